@@ -26,13 +26,13 @@ step() {
 cargo_tests() {
     local log
     log=$(mktemp)
-    cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+    cargo test --locked "$@" 2>&1 | tee "$log"
     local status=${PIPESTATUS[0]}
     local p f
     p=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | paste -sd+ | bc)
     f=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | paste -sd+ | bc)
-    rust_passed=${p:-0}
-    rust_failed=${f:-0}
+    rust_passed=$((rust_passed + ${p:-0}))
+    rust_failed=$((rust_failed + ${f:-0}))
     rm -f "$log"
     return "$status"
 }
@@ -43,7 +43,8 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 rust_passed=0
 rust_failed=0
-step "cargo test --workspace" cargo_tests
+step "cargo test --workspace" cargo_tests --workspace
+step "cargo test -p wskit --features garde" cargo_tests -p wskit --features garde
 step "no runtime in the core" bash -c '! cargo tree -p wskit -e normal --locked | grep -E "\b(tokio|async-std|smol|mio|tungstenite)\b"'
 
 for extra in scripts/test.d/*.sh; do

@@ -43,7 +43,7 @@ impl Serialize for ErrorCode {
 }
 
 /// One element of an issue path: an object key (the serde wire name) or an array index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum PathSegment {
     /// A field name as it appears on the wire.
@@ -65,7 +65,7 @@ impl From<usize> for PathSegment {
 }
 
 /// One validation problem, shaped like a Zod issue: `{path, code, message}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Issue {
     /// Where the problem is, in wire names, e.g. `["roomId"]` or `["items", 0, "name"]`.
     pub path: Vec<PathSegment>,

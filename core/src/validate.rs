@@ -165,7 +165,8 @@ mod garde_bridge {
             };
             for (path, error) in report.iter() {
                 let mut full = v.path.clone();
-                for (kind, component) in path.__iter() {
+                // garde lists components innermost first.
+                for (kind, component) in path.__iter().rev() {
                     match kind {
                         garde::error::Kind::Index => {
                             full.push(PathSegment::Index(component.parse().unwrap_or(0)))
