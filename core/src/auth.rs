@@ -21,6 +21,9 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub const TOKEN_SUBPROTOCOL: &str = "wskit";
 const BEARER_PROTOCOL_PREFIX: &str = "base64url.bearer.";
 
+/// A custom token extractor.
+pub type Extractor = Arc<dyn Fn(&Request<()>) -> Option<String> + Send + Sync>;
+
 /// Where to look for the token. Several may be given; the first that yields a token wins.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -34,7 +37,7 @@ pub enum TokenSource {
     /// The `Sec-WebSocket-Protocol` form of SPEC §6 (for browsers, which cannot set headers).
     Subprotocol,
     /// Your own extractor over the upgrade request.
-    Custom(Arc<dyn Fn(&Request<()>) -> Option<String> + Send + Sync>),
+    Custom(Extractor),
 }
 
 impl fmt::Debug for TokenSource {

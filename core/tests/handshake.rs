@@ -149,7 +149,7 @@ fn token_from_query_header_and_subprotocol() {
 struct Named(String);
 
 fn route_with(source: TokenSource) -> Server {
-    let auth = TokenAuth::new_sync(|t: String| (t == "good").then(|| Named(t))).sources([source]);
+    let auth = TokenAuth::new_sync(|t: String| (t == "good").then_some(Named(t))).sources([source]);
     let route = Route::new("/ws")
         .authenticate(auth)
         .on_connect(|ws, ctx| ws.send(&serde_json::json!({"user": ctx.user.0})));
