@@ -15,11 +15,12 @@ use std::marker::PhantomData;
 
 /// Finds the message type. The common form `{"type":"name",...}` is read without parsing the
 /// rest; any other layout falls back to a full parse of the envelope.
-pub(crate) fn message_type(text: &[u8]) -> Result<Cow<'_, str>, MessageError> {
+pub(crate) fn message_type(text: &str) -> Result<Cow<'_, str>, MessageError> {
     if let Some(t) = leading_type(text) {
         return Ok(Cow::Borrowed(t));
     }
-    let mut de = serde_json::Deserializer::from_slice(text);
+    // `from_str`: the adapter already checked UTF-8, so serde_json need not check it again.
+    let mut de = serde_json::Deserializer::from_str(text);
     let found = de
         .deserialize_any(TypeFinder)
         .map_err(|e| classify(&e, "message"))?;
@@ -38,18 +39,19 @@ pub(crate) fn message_type(text: &[u8]) -> Result<Cow<'_, str>, MessageError> {
 }
 
 /// Whether `text` is well-formed JSON at all (used to tell `invalid_json` from `unknown_type`).
-pub(crate) fn is_json(text: &[u8]) -> bool {
-    serde_json::from_slice::<IgnoredAny>(text).is_ok()
+pub(crate) fn is_json(text: &str) -> bool {
+    serde_json::from_str::<IgnoredAny>(text).is_ok()
 }
 
 /// `{ "type" : "name"` with optional whitespace and no escapes in the name.
-fn leading_type(text: &[u8]) -> Option<&str> {
+fn leading_type(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
     let mut i = 0;
     let expect = |token: &[u8], i: &mut usize| -> Option<()> {
-        while text.get(*i).is_some_and(|b| b.is_ascii_whitespace()) {
+        while bytes.get(*i).is_some_and(|b| b.is_ascii_whitespace()) {
             *i += 1;
         }
-        text.get(*i..*i + token.len()).filter(|s| *s == token)?;
+        bytes.get(*i..*i + token.len()).filter(|s| *s == token)?;
         *i += token.len();
         Some(())
     };
@@ -57,13 +59,14 @@ fn leading_type(text: &[u8]) -> Option<&str> {
     expect(b"\"type\"", &mut i)?;
     expect(b":", &mut i)?;
     expect(b"\"", &mut i)?;
-    let len = text[i..]
+    let len = bytes[i..]
         .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if text[i + len] != b'"' {
+    if bytes[i + len] != b'"' {
         return None;
     }
-    std::str::from_utf8(&text[i..i + len]).ok()
+    // `i` and `i + len` sit next to ASCII quotes, so both are char boundaries.
+    text.get(i..i + len)
 }
 
 enum Found<'de> {
@@ -189,8 +192,8 @@ impl<'de> de::Deserialize<'de> for MaybeStr<'de> {
 }
 
 /// Parses and validates the message of a handler whose type is `T`.
-pub(crate) fn decode<T: DeserializeOwned + Validate>(text: &[u8]) -> Result<T, MessageError> {
-    let mut de = serde_json::Deserializer::from_slice(text);
+pub(crate) fn decode<T: DeserializeOwned + Validate>(text: &str) -> Result<T, MessageError> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = SkipType::<T>::deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v))
         .map_err(|e| match e.classify() {
@@ -202,7 +205,7 @@ pub(crate) fn decode<T: DeserializeOwned + Validate>(text: &[u8]) -> Result<T, M
     if issues.is_empty() {
         return Ok(value);
     }
-    to_wire_paths(&mut issues, text);
+    to_wire_paths(&mut issues, text.as_bytes());
     Err(MessageError::validation(issues))
 }
 
@@ -228,8 +231,8 @@ fn strip_position(e: &serde_json::Error) -> String {
 }
 
 /// Re-runs the failed parse with path tracking (cold path) to say where the shape is wrong.
-fn data_error<T: DeserializeOwned>(text: &[u8], e: &serde_json::Error) -> MessageError {
-    let mut de = serde_json::Deserializer::from_slice(text);
+fn data_error<T: DeserializeOwned>(text: &str, e: &serde_json::Error) -> MessageError {
+    let mut de = serde_json::Deserializer::from_str(text);
     let mut path = Vec::new();
     if let Err(tracked) = serde_path_to_error::deserialize::<_, SkipType<T>>(&mut de) {
         for segment in tracked.path().iter() {
@@ -378,52 +381,40 @@ mod tests {
     #[test]
     fn type_is_found_in_any_position() {
         assert_eq!(
-            message_type(br#"{"type":"join_room","roomId":"a"}"#).unwrap(),
+            message_type(r#"{"type":"join_room","roomId":"a"}"#).unwrap(),
             "join_room"
         );
         assert_eq!(
-            message_type(br#" { "roomId":"a", "type" : "join_room" }"#).unwrap(),
+            message_type(r#" { "roomId":"a", "type" : "join_room" }"#).unwrap(),
             "join_room"
         );
-        assert_eq!(message_type(br#"{"type":"jo\u0069n"}"#).unwrap(), "join");
+        assert_eq!(message_type(r#"{"type":"jo\u0069n"}"#).unwrap(), "join");
     }
 
     #[test]
     fn not_an_object_is_invalid_json() {
-        for text in [
-            &b"[1,2]"[..],
-            b"42",
-            b"\"type\"",
-            b"null",
-            b"{\"type\":",
-            b"nope",
-        ] {
+        for text in ["[1,2]", "42", "\"type\"", "null", "{\"type\":", "nope"] {
             let e = message_type(text).unwrap_err();
-            assert_eq!(
-                e.code,
-                ErrorCode::InvalidJson,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
+            assert_eq!(e.code, ErrorCode::InvalidJson, "{text}");
         }
     }
 
     #[test]
     fn missing_or_non_string_type_is_unknown_type() {
-        for text in [&br#"{"roomId":"a"}"#[..], br#"{"type":7}"#, br#"{}"#] {
+        for text in [r#"{"roomId":"a"}"#, r#"{"type":7}"#, r#"{}"#] {
             assert_eq!(message_type(text).unwrap_err().code, ErrorCode::UnknownType);
         }
     }
 
     #[test]
     fn decode_skips_type_even_with_deny_unknown_fields() {
-        let j: Join = decode(br#"{"type":"join_room","roomId":"lobby"}"#).unwrap();
+        let j: Join = decode(r#"{"type":"join_room","roomId":"lobby"}"#).unwrap();
         assert_eq!(j.room_id, "lobby");
     }
 
     #[test]
     fn duplicate_type_key_is_rejected() {
-        let e = decode::<Join>(br#"{"type":"join_room","type":"x","roomId":"a"}"#).unwrap_err();
+        let e = decode::<Join>(r#"{"type":"join_room","type":"x","roomId":"a"}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::ValidationFailed);
         assert!(
             e.issues[0].message.contains("duplicate field `type`"),
@@ -433,22 +424,22 @@ mod tests {
 
     #[test]
     fn truncated_json_after_type_is_invalid_json() {
-        let e = decode::<Join>(br#"{"type":"join_room","roomId":"a"#).unwrap_err();
+        let e = decode::<Join>(r#"{"type":"join_room","roomId":"a"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidJson);
     }
 
     #[test]
     fn missing_field_names_the_wire_field() {
-        let e = decode::<Join>(br#"{"type":"join_room"}"#).unwrap_err();
+        let e = decode::<Join>(r#"{"type":"join_room"}"#).unwrap_err();
         assert_eq!(e.issues[0].path, vec![PathSegment::from("roomId")]);
         assert_eq!(e.issues[0].code, "invalid_type");
-        let e = decode::<Join>(br#"{"type":"join_room","roomId":5}"#).unwrap_err();
+        let e = decode::<Join>(r#"{"type":"join_room","roomId":5}"#).unwrap_err();
         assert_eq!(e.issues[0].path, vec![PathSegment::from("roomId")]);
     }
 
     #[test]
     fn constraint_violation_is_validation_failed() {
-        let e = decode::<Join>(br#"{"type":"join_room","roomId":""}"#).unwrap_err();
+        let e = decode::<Join>(r#"{"type":"join_room","roomId":""}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::ValidationFailed);
         assert_eq!(e.issues[0].path, vec![PathSegment::from("roomId")]);
         assert_eq!(e.issues[0].code, "too_small");
@@ -459,7 +450,7 @@ mod tests {
         #[derive(Deserialize)]
         struct Ping;
         impl Validate for Ping {}
-        decode::<Ping>(br#"{"type":"ping"}"#).unwrap();
-        decode::<()>(br#"{"type":"ping","extra":1}"#).unwrap();
+        decode::<Ping>(r#"{"type":"ping"}"#).unwrap();
+        decode::<()>(r#"{"type":"ping","extra":1}"#).unwrap();
     }
 }

@@ -66,7 +66,7 @@ fn handler_failed(message_type: Option<&str>, e: HandlerError) -> Failure {
 }
 
 type MessageFn<U, S, D> =
-    Box<dyn Fn(&mut Socket<'_, S>, &mut Ctx<U, D>, &[u8]) -> Result<(), Failure> + Send + Sync>;
+    Box<dyn Fn(&mut Socket<'_, S>, &mut Ctx<U, D>, &str) -> Result<(), Failure> + Send + Sync>;
 type ConnectFn<U, S, D> =
     Box<dyn Fn(&mut Socket<'_, S>, &mut Ctx<U, D>) -> Result<(), HandlerError> + Send + Sync>;
 type CloseFn<U, S, D> = Box<dyn Fn(&mut Socket<'_, S>, &mut Ctx<U, D>, u16, &str) + Send + Sync>;
@@ -539,15 +539,15 @@ where
         if let Some(raw) = &self.on_text {
             return raw(&mut ws, ctx, text).map_err(|e| handler_failed(None, e));
         }
-        let bytes = text.as_bytes();
-        let message_type = envelope::message_type(bytes)?;
+        
+        let message_type = envelope::message_type(text)?;
         match self
             .handlers
             .iter()
             .find(|(name, _)| **name == *message_type)
         {
-            Some((_, handler)) => handler(&mut ws, ctx, bytes),
-            None if !envelope::is_json(bytes) => {
+            Some((_, handler)) => handler(&mut ws, ctx, text),
+            None if !envelope::is_json(text) => {
                 Err(MessageError::new(ErrorCode::InvalidJson, "message is not valid JSON").into())
             }
             None => {
