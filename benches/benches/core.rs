@@ -19,7 +19,9 @@ fn accept(server: &mut Server, uri: &str) -> ConnId {
         Decision::Accept(a) => a.conn,
         Decision::Authenticate(mut p) => {
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            let std::task::Poll::Ready(user) = p.verify.as_mut().poll(&mut cx) else { panic!("sync verifier") };
+            let std::task::Poll::Ready(user) = p.verify.as_mut().poll(&mut cx) else {
+                panic!("sync verifier")
+            };
             match server.complete_auth(now, p.ticket, user) {
                 Decision::Accept(a) => a.conn,
                 other => panic!("{other:?}"),
@@ -44,7 +46,10 @@ fn drain(server: &mut Server) -> usize {
 
 fn handshake(c: &mut Criterion) {
     let mut server = chat::chat_server();
-    let req = upgrade_request("/ws/chat?token=tok-alice").header("origin", "http://localhost").body(()).unwrap();
+    let req = upgrade_request("/ws/chat?token=tok-alice")
+        .header("origin", "http://localhost")
+        .body(())
+        .unwrap();
     c.bench_function("handshake/decision with token extraction", |b| {
         b.iter(|| {
             let now = Instant::now();
@@ -61,7 +66,9 @@ fn handshake(c: &mut Criterion) {
         .route(Route::new("/ws/games/:gameId/players/:playerId"))
         .build()
         .unwrap();
-    let miss = upgrade_request("/ws/games/g1/players/p1/extra").body(()).unwrap();
+    let miss = upgrade_request("/ws/games/g1/players/p1/extra")
+        .body(())
+        .unwrap();
     c.bench_function("handshake/route miss (404)", |b| {
         b.iter(|| black_box(server.handle_upgrade(Instant::now(), black_box(&miss), None)))
     });
@@ -82,12 +89,27 @@ fn dispatch(c: &mut Criterion) {
     let text = r#"{"type":"chat_message","roomId":"lobby","message":"Hello everyone, how is it going today?"}"#;
     let mut group = c.benchmark_group("dispatch/chat_message");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("bare serde_json::from_slice, struct with a type field", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<BareChatMessage>(black_box(text.as_bytes())).unwrap()))
-    });
-    group.bench_function("bare serde_json::from_slice, same struct as the handler", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<chat::ChatMessage>(black_box(text.as_bytes())).unwrap()))
-    });
+    group.bench_function(
+        "bare serde_json::from_slice, struct with a type field",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    serde_json::from_slice::<BareChatMessage>(black_box(text.as_bytes())).unwrap(),
+                )
+            })
+        },
+    );
+    group.bench_function(
+        "bare serde_json::from_slice, same struct as the handler",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    serde_json::from_slice::<chat::ChatMessage>(black_box(text.as_bytes()))
+                        .unwrap(),
+                )
+            })
+        },
+    );
     group.bench_function("serde_json + validate", |b| {
         b.iter(|| {
             let m: chat::ChatMessage = serde_json::from_slice(black_box(text.as_bytes())).unwrap();
@@ -127,8 +149,15 @@ fn publish(c: &mut Criterion) {
             let body = "x".repeat(payload);
             let route = Route::new("/ws")
                 .on("sub", |ws, _, t: Topic| ws.subscribe(&t.topic).map(drop))
-                .on("pub", move |ws, _, t: Topic| ws.publish(&t.topic, &serde_json::json!({ "b": body })).map(drop));
-            let mut server = Server::builder().route(route).limits(wskit::Limits::default()).build().unwrap();
+                .on("pub", move |ws, _, t: Topic| {
+                    ws.publish(&t.topic, &serde_json::json!({ "b": body }))
+                        .map(drop)
+                });
+            let mut server = Server::builder()
+                .route(route)
+                .limits(wskit::Limits::default())
+                .build()
+                .unwrap();
             let now = Instant::now();
             let publisher = accept(&mut server, "/ws");
             for _ in 0..subscribers {

@@ -200,7 +200,7 @@ impl OriginPolicy {
         }
     }
 
-    /// Only these exact origins (scheme://host[:port]); a request without an `Origin` header
+    /// Only these exact origins (`scheme://host[:port]`); a request without an `Origin` header
     /// (a non-browser client) is allowed unless [`deny_missing`](Self::deny_missing) is set.
     /// `"null"` is matched literally, so it is refused unless listed.
     pub fn allow<I, S>(origins: I) -> Self

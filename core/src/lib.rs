@@ -120,6 +120,7 @@ mod auth;
 mod config;
 mod envelope;
 mod error;
+pub mod export;
 mod handshake;
 mod output;
 mod params;

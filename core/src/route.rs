@@ -539,7 +539,7 @@ where
         if let Some(raw) = &self.on_text {
             return raw(&mut ws, ctx, text).map_err(|e| handler_failed(None, e));
         }
-        
+
         let message_type = envelope::message_type(text)?;
         match self
             .handlers

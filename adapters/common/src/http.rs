@@ -1,0 +1,206 @@
+//! The HTTP/1.1 side of an upgrade: parsing a request head with `httparse` under a size limit,
+//! and writing a response head. Nothing here reads a socket.
+
+use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use std::fmt::Write as _;
+
+/// Most headers an upgrade request may carry (more get 431).
+pub const MAX_HEADERS: usize = 64;
+
+/// Why a request head could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeadError {
+    /// The head is longer than the limit (431).
+    #[error("request head larger than {limit} bytes")]
+    TooLarge {
+        /// The limit that was passed.
+        limit: usize,
+    },
+    /// More than [`MAX_HEADERS`] headers (431).
+    #[error("more than {MAX_HEADERS} headers")]
+    TooManyHeaders,
+    /// Not a valid HTTP/1.x request head (400).
+    #[error("malformed request head: {0}")]
+    Malformed(&'static str),
+}
+
+impl HeadError {
+    /// The status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HeadError::TooLarge { .. } | HeadError::TooManyHeaders => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            HeadError::Malformed(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The full response bytes (the connection is closed after it).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut res = Response::new(format!("{self}\n"));
+        *res.status_mut() = self.status();
+        response_bytes(&res)
+    }
+}
+
+/// Parses the request head at the start of `buf`.
+///
+/// Returns `Ok(None)` while the head is incomplete (read more), or the request and the head's
+/// length (bytes after it already belong to the WebSocket stream).
+pub fn parse_request_head(
+    buf: &[u8],
+    max_bytes: usize,
+) -> Result<Option<(Request<()>, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= max_bytes => {
+            return Err(HeadError::TooLarge { limit: max_bytes })
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
+        Err(_) => return Err(HeadError::Malformed("not an HTTP/1.x request")),
+    };
+    if len > max_bytes {
+        return Err(HeadError::TooLarge { limit: max_bytes });
+    }
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| HeadError::Malformed("invalid method"))?;
+    let uri: Uri = req
+        .path
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| HeadError::Malformed("invalid request target"))?;
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let mut builder = Request::builder().method(method).uri(uri).version(version);
+    let map = builder.headers_mut().expect("builder has no error yet");
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HeadError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_bytes(h.value)
+            .map_err(|_| HeadError::Malformed("invalid header value"))?;
+        map.append(name, value);
+    }
+    let request = builder
+        .body(())
+        .map_err(|_| HeadError::Malformed("invalid request"))?;
+    Ok(Some((request, len)))
+}
+
+/// Serializes a response: status line, headers, and for anything but a 101 a
+/// `Content-Length` and `Connection: close` (refusals end the connection).
+pub fn response_bytes<B: AsRef<[u8]>>(res: &Response<B>) -> Vec<u8> {
+    render(res.status(), res.headers(), res.body().as_ref())
+}
+
+/// Serializes a bodiless response, e.g. the core's `101 Switching Protocols`.
+pub fn head_bytes(res: &Response<()>) -> Vec<u8> {
+    render(res.status(), res.headers(), &[])
+}
+
+fn render(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut head = String::with_capacity(256);
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
+    let mut out = head.into_bytes();
+    for (name, value) in headers {
+        if !upgrade && (name == CONNECTION || name == CONTENT_LENGTH) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !upgrade {
+        out.extend_from_slice(b"connection: close\r\ncontent-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !upgrade {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// The bytes of a refusal decided by the core (404, 426, 401, 403, ...).
+pub fn rejection_bytes(rejection: &wskit::Rejection) -> Vec<u8> {
+    response_bytes(&rejection.to_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPGRADE: &[u8] = b"GET /ws/chat?token=abc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n\x81\x85";
+
+    #[test]
+    fn complete_head_keeps_trailing_frame_bytes() {
+        let (req, len) = parse_request_head(UPGRADE, 16 * 1024).unwrap().unwrap();
+        assert_eq!(req.uri().path(), "/ws/chat");
+        assert_eq!(req.headers()["upgrade"], "websocket");
+        assert_eq!(&UPGRADE[len..], b"\x81\x85");
+    }
+
+    #[test]
+    fn partial_head_asks_for_more_until_the_limit() {
+        assert_eq!(parse_request_head(&UPGRADE[..40], 1024), Ok(None));
+        assert_eq!(
+            parse_request_head(&UPGRADE[..40], 40),
+            Err(HeadError::TooLarge { limit: 40 })
+        );
+        assert_eq!(
+            parse_request_head(UPGRADE, 60),
+            Err(HeadError::TooLarge { limit: 60 })
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_400_and_header_floods_a_431() {
+        let err = parse_request_head(b"\x16\x03\x01 hello\r\n\r\n", 1024).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        let mut flood = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            flood.extend_from_slice(format!("x-{i}: y\r\n").as_bytes());
+        }
+        flood.extend_from_slice(b"\r\n");
+        let err = parse_request_head(&flood, 1 << 20).unwrap_err();
+        assert_eq!(err, HeadError::TooManyHeaders);
+        assert!(String::from_utf8(err.to_bytes())
+            .unwrap()
+            .starts_with("HTTP/1.1 431 "));
+    }
+
+    #[test]
+    fn refusals_close_the_connection_and_101_has_no_body_headers() {
+        let mut res = Response::new("nope\n");
+        *res.status_mut() = StatusCode::NOT_FOUND;
+        let text = String::from_utf8(response_bytes(&res)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        assert!(text.contains("connection: close\r\n"));
+        assert!(text.ends_with("content-length: 5\r\n\r\nnope\n"));
+        let mut res = Response::new(());
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        res.headers_mut()
+            .insert("upgrade", HeaderValue::from_static("websocket"));
+        let text = String::from_utf8(head_bytes(&res)).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! # wskit-adapter
+//!
+//! What every wskit adapter (tokio, async-std/smol, blocking threads) needs between the sans-IO
+//! [`wskit::Server`] and a socket, with no runtime of its own:
+//!
+//! - [`http`]: the upgrade request head (`httparse`, size limit: 431; malformed: 400) and
+//!   response bytes;
+//! - [`Shared`]: the server behind one mutex plus the connection table; [`Core::pump`] drains
+//!   `poll_output` and routes each output (a publish is framed once, see [`PreparedFrame`]);
+//! - [`Outbox`]: each connection's bounded queue; publishers never block, a queue over
+//!   `Limits::max_outbound_bytes` is cut off as a slow consumer;
+//! - [`Connection`]: tungstenite in sans-IO mode for the client's frames, close codes the
+//!   adapter must send itself (1002, 1007, 1009), the close handshake, vectored writes.
+//!
+//! ## Driving it (what an adapter does)
+//!
+//! ```text
+//! shared = Shared::new(server, config, spawner)          // spawner runs async handlers
+//! driver task: loop { next = shared.drive(now, waker); sleep until next or woken }
+//! per accepted socket:
+//!     read the head (Config::handshake_timeout, max_handshake_bytes) -> http::parse_request_head
+//!     match shared.upgrade(now, &req, peer):
+//!         Reject(r)         -> write http::rejection_bytes(&r), close
+//!         Authenticate(p)   -> run p.verify (Config::auth_timeout) -> shared.complete_auth(..)
+//!         Accept(a)         -> write a.response_bytes(); conn = a.open(now)
+//!     conn.receive(now, bytes leftover after the head)
+//!     loop:
+//!         conn.register_waker(waker)       // woken when output is queued for it
+//!         readable  -> conn.receive(now, bytes) | conn.receive_eof(now)
+//!         conn.write_with(now, |slices| socket.write_vectored(slices))
+//!         conn.wants_shutdown()  -> socket.shutdown(Write); conn.shutdown_done()
+//!         conn.deadline()        -> at that instant: conn.on_deadline(now)
+//!         conn.is_done()         -> drop the socket (and the Connection)
+//! shutdown: shared.shutdown(now); wait for connections (Config::shutdown_timeout);
+//!           shared.abort_all() for the rest
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod engine;
+mod frame;
+pub mod http;
+mod outbox;
+mod shared;
+mod table;
+mod upgrade;
+
+pub use config::Config;
+pub use engine::Connection;
+pub use frame::PreparedFrame;
+pub use outbox::{CloseRequest, Outbox, Push};
+pub use shared::{BackplaneSink, Core, Effects, Shared, Spawner};
+pub use table::ConnTable;
+pub use upgrade::{Accepted, Upgrade};

@@ -1,0 +1,348 @@
+//! The state every task of an adapter shares: the core behind one mutex, the connection table,
+//! and the routing of the core's outputs to connections.
+//!
+//! The lock is held only for pure state transitions and queue pushes: never across an await,
+//! a socket write, a spawn or a wake-up (those are collected in [`Effects`] and run after).
+
+use crate::config::Config;
+use crate::frame::PreparedFrame;
+use crate::outbox::{Outbox, Push};
+use crate::table::ConnTable;
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+use wskit::{AuthRejection, AuthTicket, AuthedUser, ConnId, Decision, Output, Server, Task};
+
+/// Runs an async handler's future on the adapter's runtime.
+pub type Spawner = Box<dyn Fn(Task) + Send + Sync>;
+
+/// Receives [`Output::Published`], [`Output::TopicActive`] and [`Output::TopicInactive`] for a
+/// backplane (only emitted when the server was built with `backplane_events(true)`).
+pub type BackplaneSink = Box<dyn Fn(Output) + Send + Sync>;
+
+/// The core and the adapter's view of its connections, guarded together.
+pub struct Core {
+    server: Server,
+    table: ConnTable,
+    /// When the driver will next call `handle_timeout` (`None`: it sleeps until woken).
+    driver_deadline: Option<Instant>,
+}
+
+impl Core {
+    /// The sans-IO server.
+    pub fn server(&mut self) -> &mut Server {
+        &mut self.server
+    }
+
+    /// The connection table.
+    pub fn table(&self) -> &ConnTable {
+        &self.table
+    }
+
+    /// The connection is gone: `on_close` runs, and its queue leaves the table.
+    pub fn closed(&mut self, now: Instant, conn: ConnId, code: u16, reason: &str) {
+        self.server.handle_closed(now, conn, code, reason);
+        self.table.remove(conn);
+    }
+
+    /// Drains the core's outputs and routes each one. Every `Send`/`Broadcast` is framed once;
+    /// each recipient gets a refcount clone of the same bytes.
+    pub fn pump(&mut self, now: Instant, fx: &mut Effects) {
+        let mut slow: SmallVec<[ConnId; 4]> = SmallVec::new();
+        loop {
+            while let Some(output) = self.server.poll_output() {
+                self.route(output, fx, &mut slow);
+            }
+            if slow.is_empty() {
+                break;
+            }
+            for conn in slow.drain(..) {
+                tracing::info!(%conn, "slow consumer: outbound queue over its limit, closing");
+                self.server.handle_slow_consumer(now, conn);
+            }
+        }
+        let next = self.server.poll_timeout();
+        let earlier = match (next, self.driver_deadline) {
+            (Some(next), Some(planned)) => next < planned,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if earlier {
+            // Avoid waking the driver again for the same timer.
+            self.driver_deadline = next;
+            fx.wake_driver = true;
+        }
+    }
+
+    fn route(&mut self, output: Output, fx: &mut Effects, slow: &mut SmallVec<[ConnId; 4]>) {
+        match output {
+            Output::Send { conn, message } => {
+                let frame = PreparedFrame::message(&message);
+                self.deliver(conn, &frame, fx, slow);
+            }
+            Output::Broadcast { conns, message } => {
+                let frame = PreparedFrame::message(&message);
+                for conn in conns {
+                    self.deliver(conn, &frame, fx, slow);
+                }
+            }
+            Output::Close { conn, code, reason } => {
+                if let Some(outbox) = self.table.get(conn) {
+                    fx.wakers.extend(outbox.request_close(code, &reason));
+                }
+            }
+            Output::Ping { conn } => {
+                if let Some(outbox) = self.table.get(conn) {
+                    if let Push::Wake(w) = outbox.push_control(PreparedFrame::ping()) {
+                        fx.wakers.push(w);
+                    }
+                }
+            }
+            Output::Spawn(task) => fx.tasks.push(task),
+            other @ (Output::Published { .. }
+            | Output::TopicActive { .. }
+            | Output::TopicInactive { .. }) => fx.backplane.push(other),
+            other => tracing::debug!(?other, "output this adapter does not handle"),
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        conn: ConnId,
+        frame: &PreparedFrame,
+        fx: &mut Effects,
+        slow: &mut SmallVec<[ConnId; 4]>,
+    ) {
+        let Some(outbox) = self.table.get(conn) else {
+            return;
+        };
+        match outbox.push(frame) {
+            Push::Queued | Push::Refused => {}
+            Push::Wake(w) => fx.wakers.push(w),
+            Push::Overflow => slow.push(conn),
+        }
+    }
+}
+
+/// Work collected under the lock, run after it is released.
+#[derive(Default)]
+#[must_use = "call Effects::run after releasing the lock"]
+pub struct Effects {
+    wakers: Vec<Waker>,
+    tasks: Vec<Task>,
+    backplane: Vec<Output>,
+    wake_driver: bool,
+}
+
+impl Effects {
+    /// Wakes writers and the driver, spawns async handlers, feeds the backplane.
+    pub fn run(self, shared: &Shared) {
+        for w in self.wakers {
+            w.wake();
+        }
+        if self.wake_driver {
+            shared.wake_driver();
+        }
+        for task in self.tasks {
+            (shared.spawner)(task);
+        }
+        if !self.backplane.is_empty() {
+            match &shared.backplane {
+                Some(sink) => self.backplane.into_iter().for_each(|o| sink(o)),
+                None => tracing::trace!("backplane events without a sink"),
+            }
+        }
+    }
+}
+
+/// Everything an adapter's tasks share. Create one per server with [`Shared::new`].
+pub struct Shared {
+    core: Mutex<Core>,
+    config: Config,
+    spawner: Spawner,
+    backplane: Option<BackplaneSink>,
+    driver: Mutex<Option<Waker>>,
+    shutting_down: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("shutting_down", &self.is_shutting_down())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Wraps a built server. `spawner` runs async handlers on the adapter's runtime.
+    pub fn new(server: Server, config: Config, spawner: Spawner) -> Arc<Self> {
+        Self::with_backplane(server, config, spawner, None)
+    }
+
+    /// Like [`new`](Self::new), with a sink for backplane events.
+    pub fn with_backplane(
+        server: Server,
+        config: Config,
+        spawner: Spawner,
+        backplane: Option<BackplaneSink>,
+    ) -> Arc<Self> {
+        Arc::new(Shared {
+            core: Mutex::new(Core {
+                server,
+                table: ConnTable::default(),
+                driver_deadline: None,
+            }),
+            config,
+            spawner,
+            backplane,
+            driver: Mutex::new(None),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    /// The adapter options.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Locks the core. Keep it short; run the [`Effects`] of a [`Core::pump`] after dropping it.
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock()
+    }
+
+    /// Runs `f` on the server (queries, or inputs from outside a connection), then routes what
+    /// it produced.
+    pub fn with_server<R>(&self, now: Instant, f: impl FnOnce(&mut Server) -> R) -> R {
+        let mut fx = Effects::default();
+        let r = {
+            let mut core = self.core.lock();
+            let r = f(&mut core.server);
+            core.pump(now, &mut fx);
+            r
+        };
+        fx.run(self);
+        r
+    }
+
+    /// One step of the driver task: applies commands from `ServerHandle`s and async handlers,
+    /// fires due timers, and returns when to run again (`None`: only when woken). `waker` is
+    /// woken for new commands and for timers earlier than the returned instant.
+    pub fn drive(&self, now: Instant, waker: &Waker) -> Option<Instant> {
+        {
+            let mut slot = self.driver.lock();
+            if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                *slot = Some(waker.clone());
+            }
+        }
+        let mut fx = Effects::default();
+        let next = {
+            let mut core = self.core.lock();
+            core.server.register_waker(waker);
+            if core.server.has_commands() {
+                core.server.handle_commands(now);
+            }
+            if core.server.poll_timeout().is_some_and(|at| at <= now) {
+                core.server.handle_timeout(now);
+            }
+            core.pump(now, &mut fx);
+            let next = core.server.poll_timeout();
+            core.driver_deadline = next;
+            next
+        };
+        fx.wake_driver = false;
+        fx.run(self);
+        next
+    }
+
+    fn wake_driver(&self) {
+        if let Some(w) = self.driver.lock().as_ref() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Starts a graceful shutdown: new upgrades get 503, every connection is closed with 1001
+    /// after its queued output.
+    pub fn shutdown(&self, now: Instant) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.with_server(now, |server| server.shutdown(now));
+    }
+
+    /// Drops every connection at once (a shutdown past its deadline).
+    pub fn abort_all(&self) {
+        let wakers: Vec<Waker> = {
+            let core = self.core.lock();
+            core.table.iter().filter_map(|(_, o)| o.abort()).collect()
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Connections the adapter still has (accepted and not yet reported closed).
+    pub fn connection_count(&self) -> usize {
+        self.core.lock().table.len()
+    }
+
+    /// Decides an upgrade request (route, Origin, credentials). See [`Upgrade`](crate::Upgrade).
+    pub fn upgrade(
+        self: &Arc<Self>,
+        now: Instant,
+        req: &http::Request<()>,
+        remote_addr: Option<SocketAddr>,
+    ) -> crate::Upgrade {
+        if self.is_shutting_down() {
+            return crate::Upgrade::Reject(crate::upgrade::unavailable());
+        }
+        let mut fx = Effects::default();
+        let upgrade = {
+            let mut core = self.core.lock();
+            let decision = core.server.handle_upgrade(now, req, remote_addr);
+            let upgrade = self.register(&mut core, decision);
+            core.pump(now, &mut fx);
+            upgrade
+        };
+        fx.run(self);
+        crate::upgrade::log_decision(req, remote_addr, &upgrade);
+        upgrade
+    }
+
+    /// Hands a verifier's result back to the core.
+    pub fn complete_auth(
+        self: &Arc<Self>,
+        now: Instant,
+        ticket: AuthTicket,
+        result: Result<AuthedUser, AuthRejection>,
+    ) -> crate::Upgrade {
+        let mut fx = Effects::default();
+        let upgrade = {
+            let mut core = self.core.lock();
+            let decision = core.server.complete_auth(now, ticket, result);
+            let upgrade = self.register(&mut core, decision);
+            core.pump(now, &mut fx);
+            upgrade
+        };
+        fx.run(self);
+        upgrade
+    }
+
+    /// Gives an accepted connection its queue before anything can be sent to it.
+    fn register(self: &Arc<Self>, core: &mut Core, decision: Decision) -> crate::Upgrade {
+        match decision {
+            Decision::Reject(r) => crate::Upgrade::Reject(r),
+            Decision::Authenticate(p) => crate::Upgrade::Authenticate(p),
+            Decision::Accept(a) => {
+                let outbox = Arc::new(Outbox::new(a.limits.max_outbound_bytes));
+                core.table.insert(a.conn, outbox.clone());
+                crate::Upgrade::Accept(crate::Accepted::new(self.clone(), a, outbox))
+            }
+        }
+    }
+}

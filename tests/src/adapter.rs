@@ -1,0 +1,139 @@
+//! How the suite starts a server on each adapter: one [`Adapter`] impl per adapter, each a few
+//! lines. The suite talks to it only over loopback sockets.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wskit::Server;
+use wskit_adapter::Config;
+
+/// A way to run a [`Server`] on real sockets.
+pub trait Adapter {
+    /// Name for messages.
+    const NAME: &'static str;
+    /// Whether the adapter itself parses the HTTP request head (and so enforces
+    /// `handshake_timeout` and `max_handshake_bytes`); false when an HTTP server in front of
+    /// it (hyper/axum) does.
+    const OWNS_HANDSHAKE: bool;
+
+    /// Serves `server` on an ephemeral loopback port.
+    fn start(server: Server, config: Config) -> Running;
+}
+
+/// A started server; dropping it shuts it down gracefully.
+pub struct Running {
+    addr: SocketAddr,
+    stop: Option<Box<dyn FnOnce() -> bool + Send>>,
+}
+
+impl Running {
+    /// `stop` shuts the server down and says whether every connection drained in time.
+    pub fn new(addr: SocketAddr, stop: impl FnOnce() -> bool + Send + 'static) -> Self {
+        Running {
+            addr,
+            stop: Some(Box::new(stop)),
+        }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful shutdown; returns whether every connection closed within the deadline.
+    pub fn shutdown(mut self) -> bool {
+        self.stop.take().map(|stop| stop()).unwrap_or(true)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            if !std::thread::panicking() {
+                stop();
+            }
+        }
+    }
+}
+
+/// Runs `serve` on a fresh two-worker tokio runtime in its own thread; `serve` gets the stop
+/// signal and returns whether the shutdown drained.
+fn tokio_thread<F, Fut>(serve: F) -> Running
+where
+    F: FnOnce(mpsc::Sender<SocketAddr>, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool>,
+{
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let thread: JoinHandle<bool> = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(serve(addr_tx, stop_rx))
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server did not start");
+    Running::new(addr, move || {
+        let _ = stop_tx.send(());
+        thread.join().expect("server thread panicked")
+    })
+}
+
+/// `wskit-tokio` on its own TCP listener.
+pub struct Tokio;
+
+impl Adapter for Tokio {
+    const NAME: &'static str = "tokio";
+    const OWNS_HANDSHAKE: bool = true;
+
+    fn start(server: Server, config: Config) -> Running {
+        tokio_thread(move |addr_tx, stop| async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let running = wskit_tokio::Builder::new(server)
+                .config(config)
+                .listen(listener)
+                .expect("listen");
+            addr_tx.send(running.local_addr()).expect("test alive");
+            let _ = stop.await;
+            running.shutdown().await.drained
+        })
+    }
+}
+
+/// `wskit-tokio` mounted as the fallback service of an axum 0.8 app (hyper does HTTP).
+pub struct TokioAxum;
+
+impl Adapter for TokioAxum {
+    const NAME: &'static str = "tokio+axum";
+    const OWNS_HANDSHAKE: bool = false;
+
+    fn start(server: Server, config: Config) -> Running {
+        tokio_thread(move |addr_tx, stop| async move {
+            let ws = wskit_tokio::Builder::new(server).config(config).start();
+            let app = axum::Router::new()
+                .route("/healthz", axum::routing::get(|| async { "ok" }))
+                .fallback_service(ws.service());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("bound"))
+                .expect("test alive");
+            let http = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stop.await;
+            });
+            let _ = http.await;
+            ws.shutdown().await.drained
+        })
+    }
+}
