@@ -42,12 +42,8 @@ pub enum Seen {
         conns: Vec<ConnId>,
         message: Message,
     },
-    /// `Output::Close`.
-    Close {
-        conn: ConnId,
-        code: u16,
-        reason: String,
-    },
+    /// `Output::Close` (its reason is checked by the driver).
+    Close { conn: ConnId, code: u16 },
     /// `Output::Ping`.
     Ping { conn: ConnId },
     /// `Output::Published` (backplane).
@@ -346,11 +342,7 @@ impl Driver {
                     }
                     self.peers.get_mut(&conn).expect("live").close = Some((code, reason.clone()));
                     self.closes.insert(conn, code);
-                    self.seen.push(Seen::Close {
-                        conn,
-                        code,
-                        reason: reason.clone(),
-                    });
+                    self.seen.push(Seen::Close { conn, code });
                     if self.auto_close {
                         self.server.handle_closed(self.now, conn, code, &reason);
                         self.peers.remove(&conn);
@@ -394,6 +386,12 @@ impl Driver {
                 !self.server.is_open(conn),
                 "is_open({conn:?}) after handle_closed"
             );
+            if !super::known::STALE_ID_REACHES_NEW_OCCUPANT {
+                assert!(
+                    self.server.topics_of(conn).is_empty(),
+                    "topics_of({conn:?}) after handle_closed"
+                );
+            }
             assert!(
                 self.server.limits_of(conn).is_none(),
                 "limits_of({conn:?}) after handle_closed"

@@ -13,6 +13,7 @@ pub mod driver;
 pub mod envelope;
 pub mod handshake;
 pub mod json;
+pub mod known;
 pub mod server;
 pub mod topics;
 
@@ -39,8 +40,11 @@ pub fn run_server(data: &[u8]) {
     guarded(|| server::run(data));
 }
 
+/// A target: one fuzz input in, a panic out when the core breaks a promise.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the directory names under `corpus/` and `regressions/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("envelope", run_envelope),
     ("handshake", run_handshake),
     ("topics", run_topics),

@@ -8,7 +8,7 @@
 //! connection, and that everything is back to zero once all connections are gone.
 
 use super::driver::{Driver, Seen};
-use super::{arg, script};
+use super::{arg, known, script};
 use arbitrary::{Arbitrary, Unstructured};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -163,7 +163,7 @@ fn observed(seen: Vec<Seen>) -> Vec<Ev> {
                 let v: Value = serde_json::from_slice(message.payload()).expect("JSON");
                 Ev::Broadcast(conns, v.to_string())
             }
-            Seen::Close { conn, code, .. } => Ev::Close(conn, code),
+            Seen::Close { conn, code } => Ev::Close(conn, code),
             Seen::TopicActive { topic } => Ev::Active(topic),
             Seen::TopicInactive { topic } => Ev::Inactive(topic),
             Seen::Published { topic } => Ev::Published(topic),
@@ -343,6 +343,7 @@ impl Run {
             }
             Op::Quit(c) => {
                 let Some(c) = self.conn(c) else { return };
+                self.flush_before_close(c, serial);
                 if self.m.live(c) {
                     self.m.leave_all(c);
                     self.m.expected.push(Ev::Close(c, 4000));
@@ -389,7 +390,16 @@ impl Run {
         self.check();
     }
 
+    /// While [`known::STALE_ID_REACHES_NEW_OCCUPANT`] is open, a connection's async work runs
+    /// before it closes, so no command outlives its connection.
+    fn flush_before_close(&mut self, c: ConnId, serial: u64) {
+        if known::STALE_ID_REACHES_NEW_OCCUPANT && self.m.queued.iter().any(|q| q.0 == c) {
+            self.step(Op::RunTasks, serial);
+        }
+    }
+
     fn disconnect(&mut self, c: ConnId) {
+        self.flush_before_close(c, 0);
         if self.m.live(c) {
             self.m.closed(c);
         }

@@ -162,14 +162,17 @@ fn echo_route(events: Sender<AppEvent>) -> Route {
             ws.send(&json!({"type": "left", "room": m.room}))
         })
         .on("publish", publish)
-        .on("burst", move |ws, _ctx, m: Burst| -> wskit::HandlerResultOf {
-            let pad = "x".repeat(m.size);
-            for seq in 0..m.count {
-                ws.send(&json!({"type": "burst", "seq": seq, "pad": pad}))?;
-            }
-            let _ = burst_events.send(AppEvent::BurstQueued);
-            Ok(())
-        })
+        .on(
+            "burst",
+            move |ws, _ctx, m: Burst| -> wskit::HandlerResultOf {
+                let pad = "x".repeat(m.size);
+                for seq in 0..m.count {
+                    ws.send(&json!({"type": "burst", "seq": seq, "pad": pad}))?;
+                }
+                let _ = burst_events.send(AppEvent::BurstQueued);
+                Ok(())
+            },
+        )
         .on("panic", |_ws, _ctx, _m: Empty| -> wskit::HandlerResultOf {
             panic!("handler panic requested by the test")
         })

@@ -28,7 +28,9 @@ pub fn handshake(
     req: ClientRequestBuilder,
 ) -> Result<(Ws, tungstenite::handshake::client::Response), WsError> {
     let stream = TcpStream::connect(addr).map_err(WsError::Io)?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(WsError::Io)?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(WsError::Io)?;
     stream.set_nodelay(true).map_err(WsError::Io)?;
     tungstenite::client::client(req, stream).map_err(|e| match e {
         tungstenite::HandshakeError::Failure(e) => e,
@@ -201,7 +203,10 @@ impl RawWs {
         };
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         assert_eq!(status_of(&head), 101, "{head}");
-        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "bad accept key: {head}");
+        assert!(
+            head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "bad accept key: {head}"
+        );
         buf.drain(..end);
         RawWs { stream, buf }
     }

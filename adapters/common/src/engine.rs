@@ -2,13 +2,6 @@
 //! reads from the bytes the adapter got off the socket, and writes its pongs and close replies
 //! to a buffer), the core handles the messages, and the connection's queue of prepared frames
 //! is written with as few (vectored) writes as the socket allows.
-//!
-//! The adapter owns the socket and calls, in any order its runtime likes:
-//! [`receive`](Connection::receive) / [`receive_eof`](Connection::receive_eof) with what it read,
-//! [`write_with`](Connection::write_with) with a function that writes to the socket,
-//! [`wants_shutdown`](Connection::wants_shutdown) then [`shutdown_done`](Connection::shutdown_done),
-//! [`deadline`](Connection::deadline) / [`on_deadline`](Connection::on_deadline), until
-//! [`is_done`](Connection::is_done).
 
 use crate::frame::PreparedFrame;
 use crate::outbox::{CloseRequest, Outbox};
@@ -27,6 +20,9 @@ use wskit::{ConnId, Limits};
 
 /// Most slices handed to one vectored write.
 const MAX_IOV: usize = 128;
+
+/// Most messages handled under one lock of the core (a read can hold thousands of small ones).
+const MAX_BATCH: usize = 256;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +88,14 @@ fn close_code(e: &WsError) -> (u16, &'static str) {
     }
 }
 
-/// One WebSocket connection after its 101. See the [module docs](self).
+/// One WebSocket connection after its 101.
+///
+/// The adapter owns the socket and calls, in any order its runtime likes:
+/// [`receive`](Self::receive) / [`receive_eof`](Self::receive_eof) with what it read,
+/// [`write_with`](Self::write_with) with a function that writes to the socket,
+/// [`wants_shutdown`](Self::wants_shutdown) then [`shutdown_done`](Self::shutdown_done),
+/// [`deadline`](Self::deadline) / [`on_deadline`](Self::on_deadline), until
+/// [`is_done`](Self::is_done). Dropping it reports the connection gone to the core.
 pub struct Connection {
     shared: Arc<Shared>,
     id: ConnId,
@@ -172,6 +175,9 @@ impl Connection {
         };
         let mut events: SmallVec<[Event; 4]> = SmallVec::new();
         loop {
+            if events.len() == MAX_BATCH {
+                self.dispatch(now, std::mem::take(&mut events));
+            }
             match self.ws.read(&mut io) {
                 Ok(WsMessage::Text(t)) => events.push(Event::Text(t)),
                 Ok(WsMessage::Binary(b)) => events.push(Event::Binary(b)),
@@ -193,6 +199,9 @@ impl Connection {
             }
         }
         self.dispatch(now, events);
+        // Control replies (pongs, the close reply) join the writer's queue: after any frame in
+        // progress, ahead of data publishers queued since the last pull (RFC 6455 allows
+        // control frames between any two frames). The close reply, though, must follow all data.
         if !io.out.is_empty() {
             if self.phase == Phase::PeerClosed {
                 // The close reply goes after everything queued before the peer's close.
@@ -221,6 +230,8 @@ impl Connection {
                             let (code, reason) = frame.map_or((1005, Utf8Bytes::default()), |f| {
                                 (u16::from(f.code), f.reason)
                             });
+                            // Replies to the messages before the close still go out.
+                            core.pump(now, &mut fx);
                             core.closed(now, self.id, code, reason.as_str());
                             self.reported = true;
                             self.outbox.close_data();

@@ -44,6 +44,8 @@ pub mod http;
 mod outbox;
 mod shared;
 mod table;
+#[cfg(test)]
+mod tests;
 mod upgrade;
 
 pub use config::Config;

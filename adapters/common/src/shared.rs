@@ -152,7 +152,7 @@ impl Effects {
         }
         if !self.backplane.is_empty() {
             match &shared.backplane {
-                Some(sink) => self.backplane.into_iter().for_each(|o| sink(o)),
+                Some(sink) => self.backplane.into_iter().for_each(sink),
                 None => tracing::trace!("backplane events without a sink"),
             }
         }
@@ -268,8 +268,15 @@ impl Shared {
     /// Starts a graceful shutdown: new upgrades get 503, every connection is closed with 1001
     /// after its queued output.
     pub fn shutdown(&self, now: Instant) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-        self.with_server(now, |server| server.shutdown(now));
+        let mut fx = Effects::default();
+        {
+            let mut core = self.core.lock();
+            // Set under the lock: an upgrade decided after this point sees it.
+            self.shutting_down.store(true, Ordering::SeqCst);
+            core.server.shutdown(now);
+            core.pump(now, &mut fx);
+        }
+        fx.run(self);
     }
 
     /// Drops every connection at once (a shutdown past its deadline).
@@ -298,12 +305,12 @@ impl Shared {
         req: &http::Request<()>,
         remote_addr: Option<SocketAddr>,
     ) -> crate::Upgrade {
-        if self.is_shutting_down() {
-            return crate::Upgrade::Reject(crate::upgrade::unavailable());
-        }
         let mut fx = Effects::default();
         let upgrade = {
             let mut core = self.core.lock();
+            if self.is_shutting_down() {
+                return crate::Upgrade::Reject(crate::upgrade::unavailable());
+            }
             let decision = core.server.handle_upgrade(now, req, remote_addr);
             let upgrade = self.register(&mut core, decision);
             core.pump(now, &mut fx);
@@ -325,7 +332,13 @@ impl Shared {
         let upgrade = {
             let mut core = self.core.lock();
             let decision = core.server.complete_auth(now, ticket, result);
-            let upgrade = self.register(&mut core, decision);
+            let upgrade = match decision {
+                // The core dropped pending authentications at shutdown: say why.
+                Decision::Reject(_) if self.is_shutting_down() => {
+                    crate::Upgrade::Reject(crate::upgrade::unavailable())
+                }
+                decision => self.register(&mut core, decision),
+            };
             core.pump(now, &mut fx);
             upgrade
         };

@@ -111,11 +111,7 @@ pub(crate) fn unavailable() -> Rejection {
 }
 
 /// Logs an upgrade's outcome; the URI is redacted (tokens travel in query strings).
-pub(crate) fn log_decision(
-    req: &http::Request<()>,
-    remote: Option<SocketAddr>,
-    upgrade: &Upgrade,
-) {
+pub(crate) fn log_decision(req: &http::Request<()>, remote: Option<SocketAddr>, upgrade: &Upgrade) {
     let uri = wskit::redact_uri(req.uri());
     match upgrade {
         Upgrade::Reject(r) => {

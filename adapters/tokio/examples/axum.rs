@@ -4,8 +4,11 @@
 //! cargo run -p wskit-tokio --example axum --features axum
 //! # then: websocat ws://127.0.0.1:3001/ws/echo
 //! ```
+//!
+//! With the `axum` feature, the peer address from `ConnectInfo` reaches `ctx.remote_addr`.
 
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use std::net::SocketAddr;
 use wskit::{Route, Server};
@@ -28,11 +31,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Start wskit on this runtime, then hand its service to axum.
     let ws = wskit_tokio::Builder::new(server).start();
     let app = Router::new()
-        .route("/", get(|| async { "hello from axum; WebSockets at /ws/echo\n" }))
+        .route(
+            "/",
+            get(|| async { "hello from axum; WebSockets at /ws/echo\n" }),
+        )
         .route_service("/ws/echo", ws.service());
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
+    // Small WebSocket frames should not wait for Nagle's algorithm.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3001")
+        .await?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    tracing::info!(addr = %axum::serve::Listener::local_addr(&listener)?, "listening");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -104,6 +104,13 @@ struct Inner {
     rt: tokio::runtime::Handle,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone (listeners and services hold one): stop the timers too.
+        self.driver.abort();
+    }
+}
+
 /// A cloneable handle to a started server.
 #[derive(Clone)]
 pub struct Handle {
@@ -145,14 +152,17 @@ impl Handle {
         self.inner.shared.connection_count()
     }
 
+    #[cfg(feature = "hyper")]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
     }
 
+    #[cfg(feature = "hyper")]
     pub(crate) fn tracker(&self) -> &Tracker {
         &self.inner.tracker
     }
 
+    #[cfg(feature = "hyper")]
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.inner.rt
     }
@@ -163,9 +173,14 @@ impl Handle {
             return;
         }
         let guard = self.inner.tracker.guard();
-        self.inner
-            .rt
-            .spawn(serve_socket(self.inner.shared.clone(), stream, remote, guard));
+        let stop = self.inner.stop.subscribe();
+        self.inner.rt.spawn(serve_socket(
+            self.inner.shared.clone(),
+            stream,
+            remote,
+            guard,
+            stop,
+        ));
     }
 
     /// Accepts connections from `listener` until shutdown.
@@ -217,8 +232,8 @@ impl Handle {
             aborted = self.inner.tracker.live();
             tracing::warn!(aborted, "shutdown deadline passed; dropping connections");
             shared.abort_all();
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.inner.tracker.wait_idle())
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), self.inner.tracker.wait_idle()).await;
         }
         self.inner.driver.abort();
         ShutdownReport { drained, aborted }

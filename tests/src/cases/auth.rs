@@ -18,7 +18,10 @@ pub fn query_token<A: Adapter>() {
     let addr = server.addr();
     let ok = request(addr, &format!("/ws/auth/query?token={GOOD_TOKEN}"));
     assert_eq!(hello(ok, addr)["user"], "alice");
-    assert_eq!(refusal_status(addr, request(addr, "/ws/auth/query?token=bad")), 401);
+    assert_eq!(
+        refusal_status(addr, request(addr, "/ws/auth/query?token=bad")),
+        401
+    );
     assert_eq!(refusal_status(addr, request(addr, "/ws/auth/query")), 401);
 }
 
@@ -88,5 +91,8 @@ pub fn async_verifier<A: Adapter>() {
     let addr = server.addr();
     let ok = request(addr, &format!("/ws/auth/async?token={GOOD_TOKEN}"));
     assert_eq!(hello(ok, addr)["user"], "alice");
-    assert_eq!(refusal_status(addr, request(addr, "/ws/auth/async?token=x")), 401);
+    assert_eq!(
+        refusal_status(addr, request(addr, "/ws/auth/async?token=x")),
+        401
+    );
 }

@@ -14,7 +14,10 @@ pub fn oversize_message_closes_1009<A: Adapter>() {
     let (server, _) = start::<A>();
     let mut ws = connect(server.addr(), "/ws/echo");
     welcome(&mut ws);
-    let text = format!("{{\"type\":\"echo\",\"message\":\"{}\"}}", "x".repeat(ECHO_MAX_PAYLOAD));
+    let text = format!(
+        "{{\"type\":\"echo\",\"message\":\"{}\"}}",
+        "x".repeat(ECHO_MAX_PAYLOAD)
+    );
     ws.send(Message::text(text)).expect("send");
     assert_eq!(expect_close(&mut ws).code, Some(1009));
 }
@@ -40,7 +43,8 @@ pub fn binary_without_handler_closes_1003<A: Adapter>() {
 /// opcode, a continuation with nothing to continue.
 pub fn protocol_violation_closes_1002<A: Adapter>() {
     let (server, _) = start::<A>();
-    let violations: [(&str, &dyn Fn(&mut RawWs)); 4] = [
+    type Violation<'a> = (&'a str, &'a dyn Fn(&mut RawWs));
+    let violations: [Violation; 4] = [
         ("rsv1", &|ws| ws.send_frame(0xC1, b"hi")),
         ("unmasked", &|ws| ws.send_raw(&[0x81, 0x02, b'h', b'i'])),
         ("opcode 3", &|ws| ws.send_frame(0x83, b"hi")),
@@ -80,7 +84,12 @@ pub fn client_close_is_answered<A: Adapter>() {
     .expect("close");
     let closed = expect_close(&mut ws);
     assert_eq!(closed.code, Some(1001));
-    observer.wait_for(|e| *e == AppEvent::Closed { id: id.clone(), code: 1001 });
+    observer.wait_for(|e| {
+        *e == AppEvent::Closed {
+            id: id.clone(),
+            code: 1001,
+        }
+    });
 }
 
 /// A client that vanishes without a close frame is reported to `on_close` as 1006.
@@ -89,5 +98,10 @@ pub fn vanished_peer_is_1006<A: Adapter>() {
     let mut ws = connect(server.addr(), "/ws/echo");
     let id = welcome(&mut ws);
     drop(ws);
-    observer.wait_for(|e| *e == AppEvent::Closed { id: id.clone(), code: 1006 });
+    observer.wait_for(|e| {
+        *e == AppEvent::Closed {
+            id: id.clone(),
+            code: 1006,
+        }
+    });
 }

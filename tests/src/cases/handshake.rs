@@ -11,7 +11,10 @@ use std::time::Duration;
 /// An unknown path is a 404, not an upgrade.
 pub fn unknown_path_is_404<A: Adapter>() {
     let (server, _) = start::<A>();
-    assert_eq!(refusal_status(server.addr(), request(server.addr(), "/nope")), 404);
+    assert_eq!(
+        refusal_status(server.addr(), request(server.addr(), "/nope")),
+        404
+    );
 }
 
 /// A plain GET (no upgrade headers) on a WebSocket path is a 426 that names the protocol,
@@ -24,7 +27,10 @@ pub fn plain_get_is_426<A: Adapter>() {
             format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
         );
         assert_eq!(status_of(&head), 426, "{head}");
-        assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("upgrade: websocket"),
+            "{head}"
+        );
     }
 }
 
@@ -82,7 +88,10 @@ pub fn garbage_head_is_400<A: Adapter>() {
 /// timeout, without a response.
 pub fn silent_client_is_dropped<A: Adapter>() {
     if !A::OWNS_HANDSHAKE {
-        eprintln!("{}: the HTTP server in front owns the handshake timeout", A::NAME);
+        eprintln!(
+            "{}: the HTTP server in front owns the handshake timeout",
+            A::NAME
+        );
         return;
     }
     let config = super::config().handshake_timeout(Duration::from_millis(300));
@@ -91,16 +100,24 @@ pub fn silent_client_is_dropped<A: Adapter>() {
     silent.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let mut trickle = TcpStream::connect(server.addr()).expect("connect");
     trickle.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    trickle.write_all(b"GET /ws/echo HTTP/1.1\r\n").expect("write");
+    trickle
+        .write_all(b"GET /ws/echo HTTP/1.1\r\n")
+        .expect("write");
     for stream in [&mut silent, &mut trickle] {
         let mut buf = [0u8; 64];
         let n = stream.read(&mut buf);
         // Dropped: EOF, or a reset; a timeout (the server kept it) fails the test.
         match n {
             Ok(0) => {}
-            Ok(n) => panic!("expected no response, got {:?}", String::from_utf8_lossy(&buf[..n])),
+            Ok(n) => panic!(
+                "expected no response, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
             Err(e) => assert!(
-                !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
                 "the server kept a silent client: {e}"
             ),
         }

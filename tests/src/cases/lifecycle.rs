@@ -45,7 +45,9 @@ pub fn ponging_client_stays_open<A: Adapter>() {
         }
     }
     assert!(pings >= 1, "no ping within twice the idle timeout");
-    ws.get_mut().set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    ws.get_mut()
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("timeout");
     assert!(sync(&mut ws, "alive").is_empty());
 }
 
@@ -60,20 +62,30 @@ pub fn graceful_shutdown_drains_then_closes_1001<A: Adapter>() {
     let mut busy = connect(addr, "/ws/echo");
     welcome(&mut busy);
     // 50 x 64 KiB queued for `busy` (more than the socket buffers take while it is not reading).
-    send_json(&mut busy, &json!({"type": "burst", "count": BURST, "size": 64 * 1024}));
+    send_json(
+        &mut busy,
+        &json!({"type": "burst", "count": BURST, "size": 64 * 1024}),
+    );
     observer.wait_for(|e| *e == AppEvent::BurstQueued);
     let clients = std::thread::spawn(move || (expect_close(&mut busy), expect_close(&mut idle)));
     let drained = server.shutdown();
     let (busy, idle) = clients.join().expect("clients saw the close");
     assert_eq!(busy.code, Some(1001));
-    assert_eq!(busy.messages.len() as u64, BURST, "queued output was not drained");
+    assert_eq!(
+        busy.messages.len() as u64,
+        BURST,
+        "queued output was not drained"
+    );
     for (i, m) in busy.messages.iter().enumerate() {
         let v: serde_json::Value = serde_json::from_slice(&m.clone().into_data()).expect("json");
         assert_eq!(v["seq"], i as u64);
     }
     assert_eq!(idle.code, Some(1001));
     assert!(idle.messages.is_empty());
-    assert!(drained, "connections did not drain within the shutdown timeout");
+    assert!(
+        drained,
+        "connections did not drain within the shutdown timeout"
+    );
     assert!(
         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err()
             || crate::client::handshake(addr, crate::client::request(addr, "/ws/echo")).is_err(),
@@ -90,9 +102,15 @@ pub fn shutdown_is_bounded<A: Adapter>() {
     let mut deaf = RawWs::connect(server.addr(), "/ws/echo");
     let welcome_frame = deaf.read_frame().expect("welcome");
     assert_eq!(welcome_frame.opcode, 0x1);
+    // A connection still in its handshake (it never sends its request) is dropped too.
+    let _silent = std::net::TcpStream::connect(server.addr()).expect("connect");
     let started = Instant::now();
-    let _ = server.shutdown();
-    assert!(started.elapsed() < TIMEOUT, "shutdown hung on a deaf client");
+    let drained = server.shutdown();
+    assert!(
+        started.elapsed() < TIMEOUT,
+        "shutdown hung on a deaf client"
+    );
+    assert!(drained, "the deaf client outlived its close timeout");
     // The deaf client got the 1001 anyway.
     assert_eq!(deaf.read_until_close(), Some(1001));
 }

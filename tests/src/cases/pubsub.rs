@@ -31,7 +31,10 @@ pub fn fan_out_once_in_order_excluding_publisher<A: Adapter>() {
         .collect();
     let (mut publisher, _) = joined(addr, "/ws/echo", "room");
     for seq in 0..MESSAGES {
-        send_json(&mut publisher, &json!({"type": "publish", "room": "room", "seq": seq}));
+        send_json(
+            &mut publisher,
+            &json!({"type": "publish", "room": "room", "seq": seq}),
+        );
     }
     let readers: Vec<_> = subscribers
         .into_iter()
@@ -47,7 +50,8 @@ pub fn fan_out_once_in_order_excluding_publisher<A: Adapter>() {
         })
         .collect();
     for r in readers {
-        r.join().expect("subscriber saw every message once, in order");
+        r.join()
+            .expect("subscriber saw every message once, in order");
     }
     assert_eq!(sync(&mut publisher, "mine?"), Vec::<Value>::new());
 }
@@ -61,7 +65,10 @@ pub fn unsubscribe_stops_delivery<A: Adapter>() {
     let (mut publisher, _) = joined(addr, "/ws/echo", "other");
     send_json(&mut leaves, &json!({"type": "leave", "room": "r"}));
     assert_eq!(recv_json(&mut leaves), json!({"type": "left", "room": "r"}));
-    send_json(&mut publisher, &json!({"type": "publish", "room": "r", "seq": 1}));
+    send_json(
+        &mut publisher,
+        &json!({"type": "publish", "room": "r", "seq": 1}),
+    );
     assert_eq!(recv_json(&mut stays)["seq"], 1);
     // `stays` got it, so the publish is done: `leaves` must have nothing before its echo.
     assert_eq!(sync(&mut leaves, "empty"), Vec::<Value>::new());
@@ -155,8 +162,14 @@ pub fn slow_consumer_is_cut_off<A: Adapter>() {
     let closed = expect_close(&mut slow);
     assert_eq!(closed.code, Some(1008));
     let got = closed.messages.len() as u64;
-    assert!(got < MESSAGES, "the slow consumer was not cut off ({got} messages)");
-    eprintln!("{}: the slow consumer got {got} of {MESSAGES} messages", A::NAME);
+    assert!(
+        got < MESSAGES,
+        "the slow consumer was not cut off ({got} messages)"
+    );
+    eprintln!(
+        "{}: the slow consumer got {got} of {MESSAGES} messages",
+        A::NAME
+    );
     for (i, m) in closed.messages.iter().enumerate() {
         let Message::Text(t) = m else {
             panic!("unexpected {m:?}")
@@ -164,5 +177,10 @@ pub fn slow_consumer_is_cut_off<A: Adapter>() {
         let v: Value = serde_json::from_str(t.as_str()).expect("whole JSON frames");
         assert_eq!(v["seq"], i as u64);
     }
-    observer.wait_for(|e| *e == AppEvent::Closed { id: slow_id.clone(), code: 1008 });
+    observer.wait_for(|e| {
+        *e == AppEvent::Closed {
+            id: slow_id.clone(),
+            code: 1008,
+        }
+    });
 }

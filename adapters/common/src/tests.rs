@@ -1,0 +1,258 @@
+//! The engine and the routing driven without sockets: client frames in, server bytes out.
+
+use crate::{Config, Connection, Shared, Upgrade};
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Instant;
+use wskit::{Limits, Message, Route, Server};
+
+/// A masked client frame (`first` is FIN/RSV/opcode).
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [7, 1, 9, 3];
+    assert!(payload.len() < 126);
+    let mut f = vec![first, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// `join:T` subscribes, `pub:T:x` publishes `x` to T, anything else is echoed.
+fn server(limits: Limits) -> Server {
+    let route = Route::new("/")
+        .limits(limits)
+        .on_text(|ws, _ctx, text: &str| {
+            if let Some(topic) = text.strip_prefix("join:") {
+                ws.subscribe(topic).map(|_| ())
+            } else if let Some(rest) = text.strip_prefix("pub:") {
+                let (topic, body) = rest.split_once(':').unwrap_or((rest, ""));
+                ws.publish_message(topic, Message::text(body));
+                Ok(())
+            } else {
+                ws.send_text(text)
+            }
+        });
+    Server::builder().route(route).build().unwrap()
+}
+
+fn shared(limits: Limits) -> Arc<Shared> {
+    Shared::new(server(limits), Config::default(), Box::new(drop))
+}
+
+fn open(shared: &Arc<Shared>) -> Connection {
+    let req = wskit::testing::upgrade_request("/").body(()).unwrap();
+    match shared.upgrade(Instant::now(), &req, None) {
+        Upgrade::Accept(a) => {
+            assert_eq!(a.response().status(), 101);
+            a.open(Instant::now())
+        }
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+/// Everything the connection wants to write, through a writer taking at most `chunk` bytes
+/// per call.
+fn written(conn: &mut Connection, chunk: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    conn.write_with(Instant::now(), |slices: &[IoSlice<'_>]| {
+        Ok(copy(slices, chunk, &mut out))
+    })
+    .unwrap();
+    out
+}
+
+/// What a socket that takes `n` bytes and then blocks receives.
+fn written_then_blocked(conn: &mut Connection, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut budget = Some(n);
+    let r = conn.write_with(Instant::now(), |slices: &[IoSlice<'_>]| {
+        match budget.take() {
+            Some(n) => Ok(copy(slices, n, &mut out)),
+            None => Err(std::io::ErrorKind::WouldBlock.into()),
+        }
+    });
+    assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    out
+}
+
+fn copy(slices: &[IoSlice<'_>], chunk: usize, out: &mut Vec<u8>) -> usize {
+    {
+        let mut n = 0;
+        for s in slices {
+            let take = s.len().min(chunk - n);
+            out.extend_from_slice(&s[..take]);
+            n += take;
+            if n == chunk {
+                break;
+            }
+        }
+        n
+    }
+}
+
+#[test]
+fn text_is_echoed_as_an_unmasked_frame() {
+    let shared = shared(Limits::default());
+    let mut conn = open(&shared);
+    let mut input = client_frame(0x81, b"hi");
+    input.extend(client_frame(0x89, b"p")); // a ping: answered with a pong
+    conn.receive(Instant::now(), &input);
+    // The pong goes ahead of data still queued (control frames may sit between any frames).
+    assert_eq!(written(&mut conn, usize::MAX), b"\x8a\x01p\x81\x02hi");
+}
+
+#[test]
+fn frames_split_across_reads_are_reassembled() {
+    let shared = shared(Limits::default());
+    let mut conn = open(&shared);
+    let frame = client_frame(0x81, b"hello");
+    for byte in &frame {
+        conn.receive(Instant::now(), std::slice::from_ref(byte));
+    }
+    assert_eq!(written(&mut conn, 3), b"\x81\x05hello");
+}
+
+#[test]
+fn a_publish_is_framed_once_and_shared_by_every_subscriber() {
+    let shared = shared(Limits::default());
+    let mut a = open(&shared);
+    let mut b = open(&shared);
+    let mut publisher = open(&shared);
+    a.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    b.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    publisher.receive(Instant::now(), &client_frame(0x81, b"pub:t:news"));
+    let frame_a = shared.lock().table().get(a.id()).unwrap().clone();
+    let frame_b = shared.lock().table().get(b.id()).unwrap().clone();
+    let (mut qa, mut qb) = (Default::default(), Default::default());
+    frame_a.take(&mut qa);
+    frame_b.take(&mut qb);
+    let (fa, fb): (&crate::PreparedFrame, &crate::PreparedFrame) = (&qa[0], &qb[0]);
+    assert_eq!(fa.to_vec(), b"\x81\x04news");
+    // The same bytes, not a copy per subscriber.
+    assert_eq!(fa.parts_from(0).0.as_ptr(), fb.parts_from(0).0.as_ptr());
+    assert!(
+        written(&mut publisher, usize::MAX).is_empty(),
+        "publisher excluded"
+    );
+}
+
+#[test]
+fn protocol_error_is_closed_with_1002_after_earlier_replies() {
+    let shared = shared(Limits::default());
+    let mut conn = open(&shared);
+    let mut input = client_frame(0x81, b"ok");
+    input.extend(client_frame(0xC1, b"rsv")); // RSV1 without an extension
+    conn.receive(Instant::now(), &input);
+    let out = written(&mut conn, usize::MAX);
+    assert_eq!(&out[..4], b"\x81\x02ok");
+    assert_eq!(&out[4..8], &[0x88, 16, 0x03, 0xEA]); // close, 1002
+    assert!(
+        conn.wants_shutdown(),
+        "no reply is awaited from a broken stream"
+    );
+    assert_eq!(shared.connection_count(), 1);
+    conn.shutdown_done();
+    conn.receive_eof(Instant::now());
+    assert!(conn.is_done());
+    assert_eq!(shared.connection_count(), 0);
+}
+
+#[test]
+fn invalid_utf8_and_oversize_get_1007_and_1009() {
+    let shared = shared(Limits::default().max_payload(8));
+    let mut conn = open(&shared);
+    conn.receive(Instant::now(), &client_frame(0x81, &[0xC3, 0x28]));
+    assert_eq!(
+        &written(&mut conn, usize::MAX)[2..4],
+        &1007u16.to_be_bytes()
+    );
+    let mut conn = open(&shared);
+    conn.receive(Instant::now(), &client_frame(0x82, b"123456789"));
+    assert_eq!(
+        &written(&mut conn, usize::MAX)[2..4],
+        &1009u16.to_be_bytes()
+    );
+}
+
+#[test]
+fn peer_close_is_answered_after_queued_output_and_reported_once() {
+    let shared = shared(Limits::default());
+    let mut conn = open(&shared);
+    let mut input = client_frame(0x81, b"last");
+    input.extend(client_frame(0x88, &1000u16.to_be_bytes()));
+    conn.receive(Instant::now(), &input);
+    assert_eq!(shared.connection_count(), 0, "reported at the close frame");
+    let out = written(&mut conn, 2);
+    assert_eq!(out, b"\x81\x04last\x88\x02\x03\xE8");
+    assert!(conn.wants_shutdown());
+}
+
+#[test]
+fn slow_consumer_is_cut_at_a_frame_boundary_then_closed_1008() {
+    let shared = shared(Limits::default().max_outbound_bytes(64));
+    let mut slow = open(&shared);
+    let mut publisher = open(&shared);
+    slow.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    let body = "x".repeat(40);
+    let msg = format!("pub:t:{body}");
+    publisher.receive(Instant::now(), &client_frame(0x81, msg.as_bytes()));
+    // The writer starts the first frame, then the queue overflows.
+    let first = written_then_blocked(&mut slow, 10);
+    assert_eq!(first.len(), 10);
+    for _ in 0..3 {
+        publisher.receive(Instant::now(), &client_frame(0x81, msg.as_bytes()));
+    }
+    let rest = written(&mut slow, usize::MAX);
+    let mut frame = vec![0x81, 40];
+    frame.extend_from_slice(body.as_bytes());
+    // The first frame is finished (the stream stays well-framed), the backlog dropped,
+    // and the close follows.
+    assert_eq!([&first[..], &rest[..frame.len() - 10]].concat(), frame);
+    let close = &rest[frame.len() - 10..];
+    assert_eq!(close[0], 0x88);
+    assert_eq!(close.len(), 2 + close[1] as usize);
+    assert_eq!(&close[2..4], &1008u16.to_be_bytes());
+    assert_eq!(shared.lock().server().subscriber_count("t"), 0);
+}
+
+#[test]
+fn dropping_an_accepted_upgrade_releases_the_connection() {
+    let shared = shared(Limits::default());
+    let req = wskit::testing::upgrade_request("/").body(()).unwrap();
+    let Upgrade::Accept(accepted) = shared.upgrade(Instant::now(), &req, None) else {
+        panic!("not accepted")
+    };
+    assert_eq!(shared.connection_count(), 1);
+    drop(accepted);
+    assert_eq!(shared.connection_count(), 0);
+    assert_eq!(shared.lock().server().connection_count(), 0);
+}
+
+#[test]
+fn upgrades_are_refused_with_503_once_shutting_down() {
+    let shared = shared(Limits::default());
+    let mut conn = open(&shared);
+    shared.shutdown(Instant::now());
+    let out = written(&mut conn, usize::MAX);
+    assert_eq!(&out[2..4], &1001u16.to_be_bytes());
+    let req = wskit::testing::upgrade_request("/").body(()).unwrap();
+    match shared.upgrade(Instant::now(), &req, None) {
+        Upgrade::Reject(r) => assert_eq!(r.status, 503),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_read_holding_thousands_of_messages_is_handled_in_order() {
+    let shared = shared(Limits::default());
+    let mut conn = open(&shared);
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..1000 {
+        let text = format!("m{i}");
+        input.extend(client_frame(0x81, text.as_bytes()));
+        expected.extend_from_slice(&[0x81, text.len() as u8]);
+        expected.extend_from_slice(text.as_bytes());
+    }
+    conn.receive(Instant::now(), &input);
+    assert_eq!(written(&mut conn, 1000), expected);
+}
