@@ -196,9 +196,14 @@ pub(crate) fn decode<T: DeserializeOwned + Validate>(text: &str) -> Result<T, Me
     let mut de = serde_json::Deserializer::from_str(text);
     let value = SkipType::<T>::deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => data_error::<T>(text, &e),
-            _ => classify(&e, "message"),
+        // serde_json's error category says which error it met first, not whether the text is
+        // JSON at all: decide that separately (error path only).
+        .map_err(|e| match is_json(text) {
+            true => data_error::<T>(text, &e),
+            false => MessageError::new(
+                ErrorCode::InvalidJson,
+                format!("message is not valid JSON: {}", strip_position(&e)),
+            ),
         })?
         .0;
     let mut issues = Validator::run(&value);

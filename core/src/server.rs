@@ -405,7 +405,12 @@ impl Server {
         for id in ids {
             self.close(id, 1001, "server shutting down");
         }
-        self.pending = Slab::new();
+        // Remove entries one by one so slot generations keep counting: a ticket issued before
+        // the shutdown must never match an upgrade made after it.
+        let tickets: Vec<ConnId> = self.pending.ids().collect();
+        for ticket in tickets {
+            self.pending.remove(ticket);
+        }
     }
 
     /// Runs a route callback for an open connection, turning errors and panics into the
@@ -590,7 +595,11 @@ impl Server {
                     }
                 }
                 Command::Unsubscribe { conn, topic } => {
-                    self.hub.unsubscribe(conn, &topic);
+                    // Topic memberships are indexed by slot: a stale id must not reach the
+                    // connection that reuses its slot.
+                    if self.conns.get(conn).is_some() {
+                        self.hub.unsubscribe(conn, &topic);
+                    }
                 }
                 Command::Close { conn, code, reason } => self.close(conn, code, &reason),
                 Command::Failed { conn, error } => {
@@ -630,6 +639,9 @@ impl Server {
 
     /// Topics `conn` holds.
     pub fn topics_of(&self, conn: ConnId) -> Vec<Arc<str>> {
+        if self.conns.get(conn).is_none() {
+            return Vec::new();
+        }
         self.hub.topics.topics_of(conn)
     }
 

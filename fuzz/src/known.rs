@@ -12,7 +12,7 @@
 /// (an array-form struct with extra elements, a number out of f64 range in a typed field) is
 /// answered `invalid_json`. SPEC §4: not JSON is `invalid_json`, a wrong shape is
 /// `validation_failed`.
-pub const ERROR_CODE_FROM_SERDE_CATEGORY: bool = true;
+pub const ERROR_CODE_FROM_SERDE_CATEGORY: bool = false;
 
 /// `validate::to_wire_paths` finds wire names by looking the Rust names up in the message the
 /// client sent, so issue paths keep Rust field names (`priority_level` instead of
@@ -24,11 +24,11 @@ pub const RUST_NAMES_IN_ISSUE_PATHS: bool = true;
 /// `Server::shutdown` replaces the pending-authentication slab with a new one, so ticket
 /// generations start over: a ticket issued before the shutdown completes (and accepts) an
 /// upgrade made after it, with the other request's key, route and parameters.
-pub const SHUTDOWN_RESETS_TICKETS: bool = true;
+pub const SHUTDOWN_RESETS_TICKETS: bool = false;
 
 /// `Topics` keys memberships by `ConnId::index()` alone, and `Server::handle_commands` applies
 /// `Unsubscribe` without checking the connection is alive: an async handler's unsubscribe that
 /// runs after its connection closed removes the subscription of the connection now holding the
 /// slot (a `debug_assert` in `Topics::detach` fires in debug builds), and `Server::topics_of`
 /// of a closed connection lists the new occupant's topics.
-pub const STALE_ID_REACHES_NEW_OCCUPANT: bool = true;
+pub const STALE_ID_REACHES_NEW_OCCUPANT: bool = false;
