@@ -145,7 +145,7 @@ async function open() {
 async function connect() {
   try {
     await open();
-  } catch (e) {
+  } catch {
     const delay = backoffMs;
     backoffMs = Math.min(backoffMs * 2, 8000);
     setStatus("reconnecting", `server unreachable, retrying in ${Math.round(delay / 100) / 10}s`);
@@ -208,6 +208,6 @@ function sendMessage() {
 }
 
 sendButton.onclick = sendMessage;
-messageInput.onkeydown = (e) => {
+messageInput.onkeydown = (/** @type {KeyboardEvent} */ e) => {
   if (e.key === "Enter") sendMessage();
 };
