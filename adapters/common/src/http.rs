@@ -45,6 +45,17 @@ impl HeadError {
     }
 }
 
+/// Whether `req` asks for a WebSocket upgrade (an `Upgrade` header naming `websocket`), well
+/// formed or not: such requests always go to the core, which answers malformed ones itself.
+pub fn is_websocket_upgrade(req: &Request<()>) -> bool {
+    req.headers()
+        .get_all(http::header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("websocket"))
+}
+
 /// Parses the request head at the start of `buf`.
 ///
 /// Returns `Ok(None)` while the head is incomplete (read more), or the request and the head's

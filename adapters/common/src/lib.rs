@@ -21,6 +21,7 @@
 //!     read the head (Config::handshake_timeout, max_handshake_bytes) -> http::parse_request_head
 //!     match shared.upgrade(now, &req, peer):
 //!         Reject(r)         -> write http::rejection_bytes(&r), close
+//!         Respond(res)      -> write http::response_bytes(&res), close (plain HTTP, see HttpHandler)
 //!         Authenticate(p)   -> run p.verify (Config::auth_timeout) -> shared.complete_auth(..)
 //!         Accept(a)         -> write a.response_bytes(); conn = a.open(now)
 //!     conn.receive(now, bytes leftover after the head)
@@ -52,6 +53,6 @@ pub use config::Config;
 pub use engine::Connection;
 pub use frame::PreparedFrame;
 pub use outbox::{CloseRequest, Outbox, Push};
-pub use shared::{BackplaneSink, Core, Effects, Shared, Spawner};
+pub use shared::{BackplaneSink, Core, Effects, HttpHandler, Shared, SharedBuilder, Spawner};
 pub use table::ConnTable;
 pub use upgrade::{Accepted, Upgrade};

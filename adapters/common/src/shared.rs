@@ -24,6 +24,12 @@ pub type Spawner = Box<dyn Fn(Task) + Send + Sync>;
 /// backplane (only emitted when the server was built with `backplane_events(true)`).
 pub type BackplaneSink = Box<dyn Fn(Output) + Send + Sync>;
 
+/// Answers plain HTTP requests (pages, health checks) on the WebSocket port. Consulted only for
+/// requests that are not WebSocket upgrades; `None` lets the core answer (404, or 426 on a
+/// WebSocket path). Runs on the connection's task without the server's lock: keep it quick.
+pub type HttpHandler =
+    Arc<dyn Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync>;
+
 /// The core and the adapter's view of its connections, guarded together.
 pub struct Core {
     server: Server,
@@ -165,6 +171,7 @@ pub struct Shared {
     config: Config,
     spawner: Spawner,
     backplane: Option<BackplaneSink>,
+    http: Option<HttpHandler>,
     driver: Mutex<Option<Waker>>,
     shutting_down: AtomicBool,
 }
@@ -191,18 +198,33 @@ impl Shared {
         spawner: Spawner,
         backplane: Option<BackplaneSink>,
     ) -> Arc<Self> {
-        Arc::new(Shared {
-            core: Mutex::new(Core {
-                server,
-                table: ConnTable::default(),
-                driver_deadline: None,
-            }),
-            config,
+        Self::builder(server, spawner)
+            .config(config)
+            .backplane(backplane)
+            .build()
+    }
+
+    /// All options: [`Config`], a backplane sink, an HTTP handler for non-upgrade requests.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let server = wskit::Server::builder().route(wskit::Route::new("/ws")).build().unwrap();
+    /// let health: wskit_adapter::HttpHandler = Arc::new(|req: &http::Request<()>| {
+    ///     (req.uri().path() == "/healthz").then(|| http::Response::new(b"ok".to_vec()))
+    /// });
+    /// let shared = wskit_adapter::Shared::builder(server, Box::new(drop))
+    ///     .http(Some(health))
+    ///     .build();
+    /// # let _ = shared;
+    /// ```
+    pub fn builder(server: Server, spawner: Spawner) -> SharedBuilder {
+        SharedBuilder {
+            server,
             spawner,
-            backplane,
-            driver: Mutex::new(None),
-            shutting_down: AtomicBool::new(false),
-        })
+            config: Config::default(),
+            backplane: None,
+            http: None,
+        }
     }
 
     /// The adapter options.
@@ -299,12 +321,21 @@ impl Shared {
     }
 
     /// Decides an upgrade request (route, Origin, credentials). See [`Upgrade`](crate::Upgrade).
+    /// A request that is not a WebSocket upgrade goes to the [`HttpHandler`] first, if any.
     pub fn upgrade(
         self: &Arc<Self>,
         now: Instant,
         req: &http::Request<()>,
         remote_addr: Option<SocketAddr>,
     ) -> crate::Upgrade {
+        if let Some(handler) = &self.http {
+            if !crate::http::is_websocket_upgrade(req) {
+                if let Some(res) = handler(req) {
+                    tracing::debug!(uri = %wskit::redact_uri(req.uri()), status = res.status().as_u16(), "plain HTTP request answered");
+                    return crate::Upgrade::Respond(res);
+                }
+            }
+        }
         let mut fx = Effects::default();
         let upgrade = {
             let mut core = self.core.lock();
@@ -357,5 +388,62 @@ impl Shared {
                 crate::Upgrade::Accept(crate::Accepted::new(self.clone(), a, outbox))
             }
         }
+    }
+}
+
+/// Options of a [`Shared`]; from [`Shared::builder`].
+#[must_use = "call build()"]
+pub struct SharedBuilder {
+    server: Server,
+    spawner: Spawner,
+    config: Config,
+    backplane: Option<BackplaneSink>,
+    http: Option<HttpHandler>,
+}
+
+impl std::fmt::Debug for SharedBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBuilder")
+            .field("config", &self.config)
+            .field("backplane", &self.backplane.is_some())
+            .field("http", &self.http.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedBuilder {
+    /// Adapter options.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Where backplane events go (see [`BackplaneSink`]).
+    pub fn backplane(mut self, sink: Option<BackplaneSink>) -> Self {
+        self.backplane = sink;
+        self
+    }
+
+    /// Who answers plain HTTP requests (see [`HttpHandler`]).
+    pub fn http(mut self, handler: Option<HttpHandler>) -> Self {
+        self.http = handler;
+        self
+    }
+
+    /// The shared state, ready for the adapter's tasks.
+    pub fn build(self) -> Arc<Shared> {
+        Arc::new(Shared {
+            core: Mutex::new(Core {
+                server: self.server,
+                table: ConnTable::default(),
+                driver_deadline: None,
+            }),
+            config: self.config,
+            spawner: self.spawner,
+            backplane: self.backplane,
+            http: self.http,
+            driver: Mutex::new(None),
+            shutting_down: AtomicBool::new(false),
+        })
     }
 }

@@ -256,3 +256,40 @@ fn a_read_holding_thousands_of_messages_is_handled_in_order() {
     conn.receive(Instant::now(), &input);
     assert_eq!(written(&mut conn, 1000), expected);
 }
+
+/// The HTTP handler answers plain requests it knows; upgrades and requests it declines still
+/// reach the core (101, 404, and 426 on a WebSocket path).
+#[test]
+fn http_handler_answers_only_plain_requests() {
+    let handler: crate::HttpHandler = Arc::new(|req: &http::Request<()>| {
+        (req.uri().path() != "/elsewhere").then(|| http::Response::new(b"page".to_vec()))
+    });
+    let shared = Shared::builder(server(Limits::default()), Box::new(drop))
+        .http(Some(handler))
+        .build();
+    let get = |path: &str| http::Request::get(path).body(()).unwrap();
+    match shared.upgrade(Instant::now(), &get("/"), None) {
+        Upgrade::Respond(res) => {
+            assert_eq!(res.body(), b"page");
+            let bytes = crate::http::response_bytes(&res);
+            assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\n"));
+            assert!(bytes.ends_with(b"content-length: 4\r\n\r\npage"));
+        }
+        other => panic!("plain GET not answered by the handler: {other:?}"),
+    }
+    match shared.upgrade(Instant::now(), &get("/elsewhere"), None) {
+        Upgrade::Reject(r) => assert_eq!(r.status, 404),
+        other => panic!("declined request: {other:?}"),
+    }
+    let upgrade = wskit::testing::upgrade_request("/").body(()).unwrap();
+    assert!(crate::http::is_websocket_upgrade(&upgrade));
+    assert!(matches!(
+        shared.upgrade(Instant::now(), &upgrade, None),
+        Upgrade::Accept(_)
+    ));
+    // Without a handler, a plain GET on a WebSocket path is the core's 426.
+    match self::shared(Limits::default()).upgrade(Instant::now(), &get("/"), None) {
+        Upgrade::Reject(r) => assert_eq!(r.status, 426),
+        other => panic!("{other:?}"),
+    }
+}

@@ -20,6 +20,9 @@ pub enum Upgrade {
     Authenticate(PendingAuth),
     /// Write the 101, then [`Accepted::open`] the connection.
     Accept(Accepted),
+    /// Not an upgrade: the [`HttpHandler`](crate::HttpHandler) answered. Write
+    /// [`response_bytes`](crate::http::response_bytes) and close, as for a refusal.
+    Respond(http::Response<Vec<u8>>),
 }
 
 /// An accepted upgrade: the core has a connection id and its queue exists. Dropping it without
@@ -119,5 +122,6 @@ pub(crate) fn log_decision(req: &http::Request<()>, remote: Option<SocketAddr>, 
         }
         Upgrade::Authenticate(_) => tracing::trace!(%uri, ?remote, "upgrade authenticating"),
         Upgrade::Accept(a) => tracing::debug!(%uri, ?remote, conn = %a.conn, "upgrade accepted"),
+        Upgrade::Respond(_) => {}
     }
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::timeout;
 use wskit::{AuthRejection, PendingAuth};
-use wskit_adapter::http::{parse_request_head, rejection_bytes, HeadError};
+use wskit_adapter::http::{parse_request_head, rejection_bytes, response_bytes, HeadError};
 use wskit_adapter::{Connection, Shared, Upgrade};
 
 /// How long a refused client gets to read the refusal before the socket is dropped.
@@ -84,6 +84,10 @@ async fn handshake(
     match upgrade {
         Upgrade::Reject(r) => {
             refuse(stream, &rejection_bytes(&r)).await;
+            None
+        }
+        Upgrade::Respond(res) => {
+            refuse(stream, &response_bytes(&res)).await;
             None
         }
         Upgrade::Authenticate(_) => {

@@ -83,6 +83,7 @@ where
             };
             let accepted = match upgrade {
                 Upgrade::Reject(r) => return Ok(full(r.to_response())),
+                Upgrade::Respond(res) => return Ok(res.map(|body| Full::new(Bytes::from(body)))),
                 Upgrade::Authenticate(_) => {
                     let mut res = Response::new(Full::new(Bytes::from_static(b"auth loop\n")));
                     *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;

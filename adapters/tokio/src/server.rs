@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wskit::{Output, Server, ServerHandle};
-use wskit_adapter::{BackplaneSink, Config, Shared};
+use wskit_adapter::{BackplaneSink, Config, HttpHandler, Shared};
 
 /// Configures and starts a server on the current tokio runtime.
 ///
@@ -30,6 +30,7 @@ pub struct Builder {
     server: Server,
     config: Config,
     backplane: Option<BackplaneSink>,
+    http: Option<HttpHandler>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -47,6 +48,7 @@ impl Builder {
             server,
             config: Config::default(),
             backplane: None,
+            http: None,
         }
     }
 
@@ -63,6 +65,28 @@ impl Builder {
         self
     }
 
+    /// Answers plain HTTP requests (not WebSocket upgrades) on the same listener, e.g. a page
+    /// or a health check; requests it declines (`None`) get the core's 404 or 426. For a full
+    /// HTTP stack, mount [`Handle::service`] in axum or hyper instead.
+    ///
+    /// ```no_run
+    /// # async fn run(server: wskit::Server) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// let running = wskit_tokio::Builder::new(server)
+    ///     .http(|req: &http::Request<()>| {
+    ///         (req.uri().path() == "/healthz").then(|| http::Response::new(b"ok\n".to_vec()))
+    ///     })
+    ///     .listen(listener)?;
+    /// # running.wait().await; Ok(()) }
+    /// ```
+    pub fn http(
+        mut self,
+        handler: impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static,
+    ) -> Self {
+        self.http = Some(Arc::new(handler));
+        self
+    }
+
     /// Starts the driver on the current runtime and returns a handle; connections come from
     /// [`Handle::listen`], [`Handle::accept`] or [`Handle::service`] (hyper/axum).
     ///
@@ -74,7 +98,11 @@ impl Builder {
         let spawner = Box::new(move |task: wskit::Task| {
             spawn_rt.spawn(task.into_future());
         });
-        let shared = Shared::with_backplane(self.server, self.config, spawner, self.backplane);
+        let shared = Shared::builder(self.server, spawner)
+            .config(self.config)
+            .backplane(self.backplane)
+            .http(self.http)
+            .build();
         let driver = rt.spawn(Driver::new(shared.clone()));
         let (stop, _) = watch::channel(false);
         Handle {
