@@ -76,12 +76,16 @@ pub struct PendingAuth {
     pub ticket: AuthTicket,
     /// The verifier's future; run it on your runtime, bounded by [`Limits::auth_timeout`].
     pub verify: BoxFuture<Result<crate::auth::AuthedUser, AuthRejection>>,
+    /// When the route's `auth_timeout` runs out: a result completed later is refused with 401,
+    /// so an adapter may stop waiting for the verifier at this instant.
+    pub deadline: std::time::Instant,
 }
 
 impl std::fmt::Debug for PendingAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingAuth")
             .field("ticket", &self.ticket)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }

@@ -374,9 +374,21 @@ where
             ws.hub
                 .outputs
                 .push_back(Output::Spawn(Task(Box::pin(async move {
-                    if let Err(e) = fut.await.into_result() {
-                        if let Failure::Message(error) = handler_failed(Some(&type_name), e) {
-                            handle.push(Command::Failed { conn, error });
+                    // A panic in the handler's body closes only this connection (1011), as for
+                    // a synchronous handler; the runtime's worker is unaffected.
+                    let fut = std::pin::pin!(fut);
+                    match crate::output::CatchUnwind(fut).await {
+                        Ok(result) => {
+                            if let Err(e) = result.into_result() {
+                                if let Failure::Message(error) = handler_failed(Some(&type_name), e)
+                                {
+                                    handle.push(Command::Failed { conn, error });
+                                }
+                            }
+                        }
+                        Err(()) => {
+                            tracing::error!(%conn, message_type = %type_name, "async handler panicked; closing with 1011");
+                            handle.close(conn, 1011, "internal error");
                         }
                     }
                 }))));

@@ -87,6 +87,7 @@ impl ServerBuilder {
         }
         Ok(Server {
             routes: self.routes,
+            default_limits: self.limits,
             route_limits: limits,
             router,
             origins: self.origins,
@@ -131,6 +132,8 @@ enum Timer {
 /// The sans-IO WebSocket server. See the crate docs for the driving loop.
 pub struct Server {
     routes: Vec<Box<dyn ErasedRoute>>,
+    /// The builder's limits: they also bound the handshake, before a route is known.
+    default_limits: Limits,
     route_limits: Vec<Limits>,
     router: Router,
     origins: OriginPolicy,
@@ -166,6 +169,13 @@ impl Server {
             origins: OriginPolicy::any(),
             backplane_events: false,
         }
+    }
+
+    /// The server-wide default [`Limits`] (from [`ServerBuilder::limits`]). Adapters take their
+    /// handshake bounds from it (`handshake_timeout`, `max_handshake_bytes`), since no route is
+    /// known before the request head is read.
+    pub fn limits(&self) -> &Limits {
+        &self.default_limits
     }
 
     // ----- handshake -----
@@ -233,6 +243,7 @@ impl Server {
         Decision::Authenticate(PendingAuth {
             ticket: AuthTicket(ticket),
             verify,
+            deadline,
         })
     }
 

@@ -282,7 +282,10 @@ fn late_or_stale_auth_completion_is_refused() {
         panic!("expected auth")
     };
     assert_eq!(server.pending_auth_count(), 1);
-    // The verifier takes longer than the auth timeout (10 s by default).
+    // The verifier takes longer than the auth timeout (10 s by default), which the pending
+    // authentication announces so adapters can stop waiting.
+    assert_eq!(server.limits().auth_timeout, Duration::from_secs(10));
+    assert_eq!(pending.deadline, t0 + Duration::from_secs(10));
     let late = t0 + Duration::from_secs(11);
     server.handle_timeout(late);
     assert_eq!(

@@ -176,6 +176,13 @@ fn echo_route(events: Sender<AppEvent>) -> Route {
         .on("panic", |_ws, _ctx, _m: Empty| -> wskit::HandlerResultOf {
             panic!("handler panic requested by the test")
         })
+        .on_async("async_panic", |_ws, _ctx, _m: Empty| async move {
+            YieldOnce(false).await;
+            if true {
+                panic!("async handler panic requested by the test");
+            }
+            Ok::<(), wskit::HandlerError>(())
+        })
         .on_async("async_echo", |ws, _ctx, m: Echo| async move {
             YieldOnce(false).await;
             ws.send(&json!({"type": "async_echo", "message": m.message}))

@@ -53,6 +53,7 @@ macro_rules! conformance_suite {
                 close::binary_without_handler_closes_1003,
                 close::protocol_violation_closes_1002,
                 close::handler_panic_closes_1011_only_that_connection,
+                close::async_handler_panic_closes_1011_only_that_connection,
                 close::client_close_is_answered,
                 close::vanished_peer_is_1006,
                 pubsub::fan_out_once_in_order_excluding_publisher,

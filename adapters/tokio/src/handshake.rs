@@ -113,6 +113,8 @@ pub(crate) async fn authenticate(
     pending: PendingAuth,
     limit: Duration,
 ) -> Upgrade {
+    // Past the route's own deadline the core refuses the result anyway: stop waiting there.
+    let limit = limit.min(pending.deadline.saturating_duration_since(Instant::now()));
     let result = match timeout(limit, pending.verify).await {
         Ok(result) => result,
         Err(_) => Err(AuthRejection::unauthorized("authentication timed out")),

@@ -42,11 +42,12 @@ impl std::fmt::Debug for Builder {
 }
 
 impl Builder {
-    /// Wraps a built server with the default [`Config`].
+    /// Wraps a built server with the default [`Config`], its handshake bounds taken from the
+    /// server's default [`Limits`](wskit::Limits).
     pub fn new(server: Server) -> Self {
         Builder {
+            config: Config::default().handshake_limits(server.limits()),
             server,
-            config: Config::default(),
             backplane: None,
             http: None,
         }

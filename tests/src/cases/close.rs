@@ -72,6 +72,19 @@ pub fn handler_panic_closes_1011_only_that_connection<A: Adapter>() {
     assert!(sync(&mut fresh, "server still serves").is_empty());
 }
 
+/// A panic inside an async handler's body (on the adapter's runtime) also closes only that
+/// connection with 1011.
+pub fn async_handler_panic_closes_1011_only_that_connection<A: Adapter>() {
+    let (server, _) = start::<A>();
+    let mut bystander = connect(server.addr(), "/ws/echo");
+    welcome(&mut bystander);
+    let mut victim = connect(server.addr(), "/ws/echo");
+    welcome(&mut victim);
+    send_json(&mut victim, &json!({"type": "async_panic"}));
+    assert_eq!(expect_close(&mut victim).code, Some(1011));
+    assert!(sync(&mut bystander, "unaffected").is_empty());
+}
+
 /// A client's close is answered with the same code, and `on_close` sees it.
 pub fn client_close_is_answered<A: Adapter>() {
     let (server, observer) = start::<A>();
