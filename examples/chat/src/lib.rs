@@ -5,8 +5,10 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod backplane;
 pub mod jwt;
 pub mod messages;
+pub mod run;
 pub mod web;
 
 pub use app::{build_server, ChatConfig};

@@ -1,13 +1,11 @@
 //! `wskit-chat`: the chat server (SPEC §2, §3) and `wskit-chat export --out DIR`.
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wskit_chat::{build_server, web, ChatConfig, Jwt, DEV_SECRET};
+use wskit_chat::run::{run, AdapterKind, App};
+use wskit_chat::{build_server, ChatConfig, Jwt, DEV_SECRET};
 
 #[derive(Parser)]
 #[command(name = "wskit-chat", about = "The seed's chat application on wskit")]
@@ -15,15 +13,19 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// Which adapter runs the server (only tokio is available so far).
-    #[arg(long, default_value = "tokio", value_parser = ["tokio"])]
-    adapter: String,
+    /// Which adapter runs the server.
+    #[arg(long, value_enum, default_value = "tokio")]
+    adapter: AdapterKind,
     /// Allowed browser Origin (repeatable); none means any.
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
     /// HS256 secret for tokens.
     #[arg(long, env = "WSKIT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Redis URL (e.g. redis://127.0.0.1:6379): share rooms with every node on that Redis
+    /// (wskit-redis backplane; tokio adapter only).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -46,12 +48,20 @@ fn config(cli: &Cli) -> ChatConfig {
     ChatConfig {
         jwt: Jwt::new(&secret),
         allowed_origins: cli.allowed_origins.clone(),
-        backplane: false,
+        backplane: cli.redis.is_some(),
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Ctrl-C or SIGTERM, once, as a channel any adapter can wait on.
+fn stop_signal() -> Result<std::sync::mpsc::Receiver<()>, ctrlc::Error> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    ctrlc::set_handler(move || {
+        let _ = tx.try_send(());
+    })?;
+    Ok(rx)
+}
+
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -81,58 +91,25 @@ async fn main() -> ExitCode {
             }
         };
     }
-    match serve(cli.addr, config.jwt, server).await {
+    let stop = match stop_signal() {
+        Ok(stop) => stop,
+        Err(e) => {
+            tracing::error!(%e, "cannot install the Ctrl-C handler");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = App {
+        server,
+        jwt: config.jwt,
+        addr: cli.addr,
+        stop,
+        redis: cli.redis.clone(),
+    };
+    match run(cli.adapter, app) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(%e, "server failed");
+            tracing::error!(%e, addr = %cli.addr, "server failed");
             ExitCode::FAILURE
         }
     }
-}
-
-/// Pages and `/token` from [`web::respond`]; everything else goes to the wskit service
-/// (WebSocket routes, or its 404).
-async fn serve(addr: SocketAddr, jwt: Jwt, server: wskit::Server) -> std::io::Result<()> {
-    let ws = wskit_tokio::Builder::new(server).start();
-    let service = ws.service();
-    let app = axum::Router::new().fallback(move |req: Request| {
-        let jwt = jwt.clone();
-        let mut service = service.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let head = http::Request::from_parts(parts.clone(), ());
-            if let Some(page) = web::respond(&head, &jwt) {
-                return page.map(Body::from).into_response();
-            }
-            let req = http::Request::from_parts(parts, body);
-            match tower_call(&mut service, req).await {
-                Ok(res) => res.into_response(),
-                Err(e) => Response::builder()
-                    .status(500)
-                    .body(Body::from(e.to_string()))
-                    .unwrap(),
-            }
-        }
-    });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "chat on http://{addr} (GET /token is a dev-only token mint)");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
-    let report = ws.shutdown().await;
-    tracing::info!(?report, "stopped");
-    Ok(())
-}
-
-async fn tower_call<S>(service: &mut S, req: http::Request<Body>) -> Result<S::Response, S::Error>
-where
-    S: tower_service::Service<http::Request<Body>>,
-{
-    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-    service.call(req).await
 }

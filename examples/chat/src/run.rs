@@ -1,0 +1,83 @@
+//! Running the chat server on each adapter: the same [`wskit::Server`] and the same page
+//! handler ([`web::respond`](crate::web::respond)) on one port, until the stop signal.
+
+use crate::{web, Jwt};
+use std::net::SocketAddr;
+use std::sync::mpsc::Receiver;
+
+/// Which adapter serves the app (`--adapter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdapterKind {
+    /// `wskit-tokio` on a multi-thread runtime.
+    Tokio,
+}
+
+/// What every adapter needs to serve the app.
+pub struct App {
+    /// The chat routes.
+    pub server: wskit::Server,
+    /// Verifies and mints tokens for the page's `/token`.
+    pub jwt: Jwt,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Fires once on Ctrl-C / SIGTERM: shut down gracefully.
+    pub stop: Receiver<()>,
+    /// `--redis URL`: join the other nodes on this Redis (the server must have been built
+    /// with `ChatConfig { backplane: true, .. }`).
+    pub redis: Option<String>,
+}
+
+impl App {
+    /// Pages and `/token` for plain HTTP requests on the WebSocket port.
+    fn pages(&self) -> impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static {
+        let jwt = self.jwt.clone();
+        move |req| web::respond(req, &jwt)
+    }
+}
+
+fn announce(addr: SocketAddr, adapter: AdapterKind) {
+    tracing::info!(%addr, ?adapter, "chat on http://{addr} (GET /token is a dev-only token mint)");
+}
+
+/// Serves `app` on `adapter` until `app.stop` fires, then shuts down gracefully.
+pub fn run(adapter: AdapterKind, app: App) -> std::io::Result<()> {
+    if app.redis.is_some() && adapter != AdapterKind::Tokio {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("--redis is only supported with --adapter tokio, not {adapter:?}"),
+        ));
+    }
+    match adapter {
+        AdapterKind::Tokio => run_tokio(app),
+    }
+}
+
+fn run_tokio(app: App) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(app.addr).await?;
+        let pages = app.pages();
+        let backplane = match &app.redis {
+            Some(url) => Some(crate::backplane::connect(url).await?),
+            None => None,
+        };
+        let mut builder = wskit_tokio::Builder::new(app.server).http(pages);
+        if let Some(backplane) = &backplane {
+            builder = builder.backplane(backplane.sink());
+        }
+        let running = builder.listen(listener)?;
+        let backplane = backplane.map(|b| b.spawn(running.handle().clone()));
+        announce(running.local_addr(), AdapterKind::Tokio);
+        let stop = app.stop;
+        let _ = tokio::task::spawn_blocking(move || stop.recv()).await;
+        // Shut down first: the "room_left" notices of closing connections still cross nodes.
+        let report = running.shutdown().await;
+        if let Some(backplane) = backplane {
+            backplane.stop().await;
+        }
+        tracing::info!(?report, "stopped");
+        Ok(())
+    })
+}
