@@ -39,6 +39,9 @@ cargo_tests() {
 
 command -v bc >/dev/null || { apt-get update -qq && apt-get install -y -qq bc >/dev/null; }
 
+# Tools the Rust tests themselves use (the Redis backplane tests start their own redis-server).
+step "install redis-server" bash scripts/install-redis.sh
+
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 rust_passed=0

@@ -10,6 +10,10 @@ use std::sync::mpsc::Receiver;
 pub enum AdapterKind {
     /// `wskit-tokio` on a multi-thread runtime.
     Tokio,
+    /// `wskit-async-std` on async-std's global executor.
+    AsyncStd,
+    /// `wskit-async-std` on smol's global executor.
+    Smol,
 }
 
 /// What every adapter needs to serve the app.
@@ -49,6 +53,8 @@ pub fn run(adapter: AdapterKind, app: App) -> std::io::Result<()> {
     }
     match adapter {
         AdapterKind::Tokio => run_tokio(app),
+        AdapterKind::AsyncStd => run_async_std(app),
+        AdapterKind::Smol => run_smol(app),
     }
 }
 
@@ -77,6 +83,40 @@ fn run_tokio(app: App) -> std::io::Result<()> {
         if let Some(backplane) = backplane {
             backplane.stop().await;
         }
+        tracing::info!(?report, "stopped");
+        Ok(())
+    })
+}
+
+fn run_async_std(app: App) -> std::io::Result<()> {
+    async_std::task::block_on(async move {
+        let listener = async_std::net::TcpListener::bind(app.addr).await?;
+        let pages = app.pages();
+        let running = wskit_async_std::Builder::new(app.server)
+            .spawner(wskit_async_std::Spawner::async_std())
+            .http(pages)
+            .listen(listener)?;
+        announce(running.local_addr(), AdapterKind::AsyncStd);
+        let stop = app.stop;
+        let _ = async_std::task::spawn_blocking(move || stop.recv()).await;
+        let report = running.shutdown().await;
+        tracing::info!(?report, "stopped");
+        Ok(())
+    })
+}
+
+fn run_smol(app: App) -> std::io::Result<()> {
+    smol::block_on(async move {
+        let listener = smol::net::TcpListener::bind(app.addr).await?;
+        let pages = app.pages();
+        let running = wskit_async_std::Builder::new(app.server)
+            .spawner(wskit_async_std::Spawner::smol())
+            .http(pages)
+            .listen(listener)?;
+        announce(running.local_addr(), AdapterKind::Smol);
+        let stop = app.stop;
+        let _ = smol::unblock(move || stop.recv()).await;
+        let report = running.shutdown().await;
         tracing::info!(?report, "stopped");
         Ok(())
     })
