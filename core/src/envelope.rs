@@ -5,6 +5,7 @@
 
 use crate::error::{ErrorCode, Issue, MessageError, PathSegment};
 use crate::validate::{to_wire_paths, Validate, Validator};
+use schemars::JsonSchema;
 use serde::de::{
     self, Deserialize, DeserializeOwned, Deserializer, IgnoredAny, IntoDeserializer, MapAccess,
     Visitor,
@@ -191,8 +192,11 @@ impl<'de> de::Deserialize<'de> for MaybeStr<'de> {
     }
 }
 
-/// Parses and validates the message of a handler whose type is `T`.
-pub(crate) fn decode<T: DeserializeOwned + Validate>(text: &str) -> Result<T, MessageError> {
+/// Parses and validates the message of a handler whose type is `T` (its schema names the wire
+/// fields in issue paths).
+pub(crate) fn decode<T: DeserializeOwned + Validate + JsonSchema + 'static>(
+    text: &str,
+) -> Result<T, MessageError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = SkipType::<T>::deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v))
@@ -210,7 +214,7 @@ pub(crate) fn decode<T: DeserializeOwned + Validate>(text: &str) -> Result<T, Me
     if issues.is_empty() {
         return Ok(value);
     }
-    to_wire_paths(&mut issues, text.as_bytes());
+    to_wire_paths::<T>(&mut issues, text);
     Err(MessageError::validation(issues))
 }
 
@@ -372,7 +376,7 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, schemars::JsonSchema)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     struct Join {
         room_id: String,
@@ -452,7 +456,7 @@ mod tests {
 
     #[test]
     fn unit_message_accepts_bare_type() {
-        #[derive(Deserialize)]
+        #[derive(Deserialize, schemars::JsonSchema)]
         struct Ping;
         impl Validate for Ping {}
         decode::<Ping>(r#"{"type":"ping"}"#).unwrap();

@@ -2,10 +2,16 @@
 //!
 //! Implement [`Validate`] by hand with the [`Validator`] helpers, or enable the `garde` feature
 //! and derive `garde::Validate` (use `length(chars, ..)` so lengths count code points as Zod does).
-//! Either way issue paths reach the client in wire (serde) names.
+//! Either way issue paths reach the client in wire (serde) names: Rust field names are mapped to
+//! the names serde accepts (see `wire_names`), except for a field renamed to something unrelated
+//! (`#[serde(rename = "prio")] priority_level`): report that one under its wire name in a
+//! hand-written impl (garde always reports the Rust name).
 
 use crate::error::{Issue, PathSegment};
 use std::fmt::Display;
+
+mod wire_names;
+pub(crate) use wire_names::to_wire_paths;
 
 /// A client message that can check its own constraints.
 ///
@@ -154,7 +160,7 @@ mod garde_bridge {
     use super::*;
 
     /// Every `garde::Validate` type with a default context is a [`Validate`]. garde reports Rust
-    /// field names; the envelope maps them to the wire names found in the message.
+    /// field names; the envelope maps them to wire names.
     impl<T: garde::Validate> Validate for T
     where
         T::Context: Default,
@@ -201,44 +207,6 @@ mod garde_bridge {
     }
 }
 
-/// Rewrites issue paths from Rust field names to the wire names present in `raw`, the JSON the
-/// client sent (only ever on the error path, so it may re-parse).
-pub(crate) fn to_wire_paths(issues: &mut [Issue], raw: &[u8]) {
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(raw) else {
-        return;
-    };
-    for issue in issues {
-        let mut at = Some(&doc);
-        for segment in &mut issue.path {
-            let node = at.take();
-            match (segment, node) {
-                (PathSegment::Key(key), Some(serde_json::Value::Object(map))) => {
-                    if let Some(v) = map.get(key.as_str()) {
-                        at = Some(v);
-                    } else if let Some((wire, v)) =
-                        map.iter().find(|(k, _)| normalized(k) == normalized(key))
-                    {
-                        *key = wire.clone();
-                        at = Some(v);
-                    }
-                }
-                (PathSegment::Index(i), Some(serde_json::Value::Array(items))) => {
-                    at = items.get(*i)
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// `roomId`, `room_id`, `room-id` and `RoomId` all normalise to `roomid`.
-fn normalized(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,19 +220,5 @@ mod tests {
         v.length("name", "éééééé", 1, 5);
         assert_eq!(v.issues[0].code, "too_big");
         assert_eq!(v.issues[0].path, vec![PathSegment::from("name")]);
-    }
-
-    #[test]
-    fn rust_names_map_to_wire_names() {
-        let mut issues = vec![Issue {
-            path: vec!["items".into(), 1.into(), "room_id".into()],
-            code: "too_small".into(),
-            message: "m".into(),
-        }];
-        to_wire_paths(&mut issues, br#"{"items":[{"roomId":"a"},{"roomId":""}]}"#);
-        assert_eq!(
-            issues[0].path,
-            vec!["items".into(), 1.into(), PathSegment::from("roomId")]
-        );
     }
 }

@@ -68,3 +68,23 @@ fn garde_issues_use_wire_names_and_count_code_points() {
         "{codes:?}"
     );
 }
+
+/// garde names fields in Rust; the wire names come from the message type's schema, so they are
+/// right even where the client's JSON has no keys (serde's array form) or nests far deeper than
+/// serde_json's recursion limit in a key the type ignores.
+#[test]
+fn garde_paths_use_wire_names_for_array_form_and_deeply_nested_extras() {
+    let mut t = TestServer::new(server());
+    let c = t.connect("/ws").unwrap();
+    let deep = "[".repeat(50_000) + &"]".repeat(50_000);
+    let text = format!(
+        r#"{{"type":"chat_message","x":{deep},"roomId":"r","message":"m","attachments":[{{"sizeMb":2}},[99]]}}"#
+    );
+    t.send_text(c, &text);
+    let err = t.recv_json(c).unwrap();
+    assert_eq!(err["code"], "validation_failed", "{err}");
+    assert_eq!(
+        err["issues"][0]["path"],
+        json!(["attachments", 1, "sizeMb"])
+    );
+}

@@ -19,7 +19,7 @@ pub const ERROR_CODE_FROM_SERDE_CATEGORY: bool = false;
 /// `priorityLevel`) when that lookup fails: the document nests deeper than serde_json's
 /// recursion limit (128) although the handler's type parsed fine (skipped values have no
 /// limit), or a struct arrived in serde's array form (`"items":[["name"]]`), which has no keys.
-pub const RUST_NAMES_IN_ISSUE_PATHS: bool = true;
+pub const RUST_NAMES_IN_ISSUE_PATHS: bool = false;
 
 /// `Server::shutdown` replaces the pending-authentication slab with a new one, so ticket
 /// generations start over: a ticket issued before the shutdown completes (and accepts) an
