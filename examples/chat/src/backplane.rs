@@ -1,4 +1,5 @@
-//! `--redis URL`: several chat nodes share rooms through Redis (the `wskit-redis` backplane).
+//! `--redis URL`: several chat nodes share rooms through Redis (the `wskit-redis` backplane),
+//! whatever their adapters: a tokio node and a smol node talk through the same channels.
 //! Publishes cross nodes at most once: while Redis is down each node serves its own users
 //! only, and reconnects by itself.
 

@@ -23,7 +23,7 @@ struct Cli {
     #[arg(long, env = "WSKIT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// Redis URL (e.g. redis://127.0.0.1:6379): share rooms with every node on that Redis
-    /// (wskit-redis backplane; tokio adapter only).
+    /// (wskit-redis backplane; any adapter).
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
     #[command(subcommand)]

@@ -33,7 +33,10 @@ pub struct App {
 
 impl App {
     /// Pages and `/token` for plain HTTP requests on the WebSocket port.
-    fn pages(&self) -> impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static {
+    fn pages(
+        &self,
+    ) -> impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static
+    {
         let jwt = self.jwt.clone();
         move |req| web::respond(req, &jwt)
     }
@@ -45,12 +48,6 @@ fn announce(addr: SocketAddr, adapter: AdapterKind) {
 
 /// Serves `app` on `adapter` until `app.stop` fires, then shuts down gracefully.
 pub fn run(adapter: AdapterKind, app: App) -> std::io::Result<()> {
-    if app.redis.is_some() && adapter != AdapterKind::Tokio {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            format!("--redis is only supported with --adapter tokio, not {adapter:?}"),
-        ));
-    }
     match adapter {
         AdapterKind::Tokio => run_tokio(app),
         AdapterKind::AsyncStd => run_async_std(app),
@@ -92,14 +89,32 @@ fn run_async_std(app: App) -> std::io::Result<()> {
     async_std::task::block_on(async move {
         let listener = async_std::net::TcpListener::bind(app.addr).await?;
         let pages = app.pages();
-        let running = wskit_async_std::Builder::new(app.server)
+        let backplane = match &app.redis {
+            Some(url) => Some(crate::backplane::connect(url).await?),
+            None => None,
+        };
+        let mut builder = wskit_async_std::Builder::new(app.server)
             .spawner(wskit_async_std::Spawner::async_std())
-            .http(pages)
-            .listen(listener)?;
+            .http(pages);
+        if let Some(backplane) = &backplane {
+            builder = builder.backplane(backplane.sink());
+        }
+        let running = builder.listen(listener)?;
+        let backplane = backplane.map(|b| {
+            let handle = b.handle();
+            (
+                handle,
+                async_std::task::spawn(b.run(running.handle().clone())),
+            )
+        });
         announce(running.local_addr(), AdapterKind::AsyncStd);
         let stop = app.stop;
         let _ = async_std::task::spawn_blocking(move || stop.recv()).await;
         let report = running.shutdown().await;
+        if let Some((handle, task)) = backplane {
+            handle.stop();
+            task.await;
+        }
         tracing::info!(?report, "stopped");
         Ok(())
     })
@@ -109,14 +124,29 @@ fn run_smol(app: App) -> std::io::Result<()> {
     smol::block_on(async move {
         let listener = smol::net::TcpListener::bind(app.addr).await?;
         let pages = app.pages();
-        let running = wskit_async_std::Builder::new(app.server)
+        let backplane = match &app.redis {
+            Some(url) => Some(crate::backplane::connect(url).await?),
+            None => None,
+        };
+        let mut builder = wskit_async_std::Builder::new(app.server)
             .spawner(wskit_async_std::Spawner::smol())
-            .http(pages)
-            .listen(listener)?;
+            .http(pages);
+        if let Some(backplane) = &backplane {
+            builder = builder.backplane(backplane.sink());
+        }
+        let running = builder.listen(listener)?;
+        let backplane = backplane.map(|b| {
+            let handle = b.handle();
+            (handle, smol::spawn(b.run(running.handle().clone())))
+        });
         announce(running.local_addr(), AdapterKind::Smol);
         let stop = app.stop;
         let _ = smol::unblock(move || stop.recv()).await;
         let report = running.shutdown().await;
+        if let Some((handle, task)) = backplane {
+            handle.stop();
+            task.await;
+        }
         tracing::info!(?report, "stopped");
         Ok(())
     })

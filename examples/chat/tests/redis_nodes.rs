@@ -23,15 +23,22 @@ struct ChatNode {
 }
 
 impl ChatNode {
-    fn spawn(redis_url: &str) -> ChatNode {
+    fn spawn(redis_url: &str, adapter: &str) -> ChatNode {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port");
-        let child = chat(&["--addr", &addr.to_string(), "--redis", redis_url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn wskit-chat");
+        let child = chat(&[
+            "--addr",
+            &addr.to_string(),
+            "--redis",
+            redis_url,
+            "--adapter",
+            adapter,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn wskit-chat");
         let node = ChatNode { child, addr };
         let deadline = Instant::now() + TIMEOUT;
         while TcpStream::connect(addr).is_err() {
@@ -96,11 +103,25 @@ fn next_of(ws: &mut Ws, kind: &str) -> Value {
 
 #[test]
 fn two_chat_processes_share_a_room_through_redis() {
+    share_a_room("tokio", "tokio");
+}
+
+#[test]
+fn a_tokio_node_and_a_smol_node_share_a_room() {
+    share_a_room("tokio", "smol");
+}
+
+#[test]
+fn two_async_std_nodes_share_a_room() {
+    share_a_room("async-std", "async-std");
+}
+
+fn share_a_room(adapter_one: &str, adapter_two: &str) {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let one = ChatNode::spawn(&redis.url());
-    let two = ChatNode::spawn(&redis.url());
+    let one = ChatNode::spawn(&redis.url(), adapter_one);
+    let two = ChatNode::spawn(&redis.url(), adapter_two);
 
     let mut alice = connect(&one, "alice");
     let mut bob = connect(&two, "bob");
