@@ -137,3 +137,103 @@ impl Adapter for TokioAxum {
         })
     }
 }
+
+/// Runs `serve` on its own thread under `block_on`; `serve` gets the stop signal and returns
+/// whether the shutdown drained. For the runtimes built on async-io (async-std, smol).
+fn async_io_thread<F, Fut>(block_on: fn(Fut) -> bool, serve: F) -> Running
+where
+    F: FnOnce(mpsc::Sender<SocketAddr>, smol::channel::Receiver<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + 'static,
+{
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = smol::channel::bounded(1);
+    let thread: JoinHandle<bool> = std::thread::spawn(move || block_on(serve(addr_tx, stop_rx)));
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server did not start");
+    Running::new(addr, move || {
+        let _ = stop_tx.try_send(());
+        thread.join().expect("server thread panicked")
+    })
+}
+
+/// `wskit-async-std` on async-std: its listener, its global executor (the crate's default
+/// spawner), its `block_on`.
+pub struct AsyncStd;
+
+impl Adapter for AsyncStd {
+    const NAME: &'static str = "async-std";
+    const OWNS_HANDSHAKE: bool = true;
+
+    fn start(server: Server, config: Config) -> Running {
+        async_io_thread(async_std::task::block_on, move |addr_tx, stop| async move {
+            let listener = async_std::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let running = wskit_async_std::Builder::new(server)
+                .config(config)
+                .spawner(wskit_async_std::Spawner::async_std())
+                .listen(listener)
+                .expect("listen");
+            addr_tx.send(running.local_addr()).expect("test alive");
+            let _ = stop.recv().await;
+            running.shutdown().await.drained
+        })
+    }
+}
+
+/// `wskit-async-std` on smol: smol's listener and an application-owned `smol::Executor` run by
+/// two worker threads (smol's usual multi-threaded setup).
+pub struct Smol;
+
+impl Adapter for Smol {
+    const NAME: &'static str = "smol";
+    const OWNS_HANDSHAKE: bool = true;
+
+    fn start(server: Server, config: Config) -> Running {
+        async_io_thread(smol::block_on, move |addr_tx, stop| async move {
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            let (quit, quit_rx) = smol::channel::unbounded::<()>();
+            let workers: Vec<JoinHandle<()>> = (0..2)
+                .map(|_| {
+                    let (ex, quit_rx) = (ex.clone(), quit_rx.clone());
+                    std::thread::spawn(move || {
+                        let _ = smol::block_on(ex.run(quit_rx.recv()));
+                    })
+                })
+                .collect();
+            let listener = smol::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let running = wskit_async_std::Builder::new(server)
+                .config(config)
+                .spawner(wskit_async_std::Spawner::executor(ex.clone()))
+                .listen(listener)
+                .expect("listen");
+            addr_tx.send(running.local_addr()).expect("test alive");
+            let _ = stop.recv().await;
+            let drained = running.shutdown().await.drained;
+            drop(quit);
+            workers.into_iter().for_each(|w| w.join().expect("worker"));
+            drained
+        })
+    }
+}
+
+/// `wskit-blocking`: std threads and blocking sockets, no runtime.
+pub struct Blocking;
+
+impl Adapter for Blocking {
+    const NAME: &'static str = "blocking";
+    const OWNS_HANDSHAKE: bool = true;
+
+    fn start(server: Server, config: Config) -> Running {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let running = wskit_blocking::Builder::new(server)
+            .config(config)
+            .listen(listener)
+            .expect("listen");
+        let addr = running.local_addr();
+        Running::new(addr, move || running.shutdown().drained)
+    }
+}

@@ -11,8 +11,12 @@
 //! wskit_tests::conformance_suite!(async_std, my_adapters::AsyncStd);
 //! ```
 //!
-//! Binaries: `autobahn-echo` (raw echo for the Autobahn suite) and `idle-conns` (memory per
-//! idle authenticated connection).
+//! The hostile-input and fault suite ([`hostile`]) is instantiated the same way, in
+//! `tests/hostile.rs`: `wskit_tests::hostile_suite!(async_std, my_adapters::AsyncStd);`.
+//!
+//! Binaries: `autobahn-echo` (raw echo for the Autobahn suite), `idle-conns` (memory per
+//! idle authenticated connection) and `soak` (thousands of churning connections while rooms
+//! publish: loss, duplication, order and memory).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -20,6 +24,7 @@ pub mod adapter;
 pub mod app;
 pub mod cases;
 pub mod client;
+pub mod hostile;
 
 /// Instantiates every conformance case as a `#[test]` in a module named `$name`, run against
 /// the adapter type `$adapter` (an implementor of [`adapter::Adapter`]).
@@ -77,6 +82,65 @@ macro_rules! __conformance_cases {
             #[test]
             fn $case() {
                 $crate::cases::$module::$case::<$adapter>();
+            }
+        )*
+    };
+}
+
+/// Instantiates every hostile-input and fault case (see [`hostile`]) as a `#[test]` in a
+/// module named `$name`, run against the adapter type `$adapter`, plus a 5-second soak of the
+/// `soak` binary. Use it from an integration test of this package (the soak needs
+/// `CARGO_BIN_EXE_soak`).
+#[macro_export]
+macro_rules! hostile_suite {
+    ($name:ident, $adapter:ty) => {
+        mod $name {
+            $crate::__hostile_cases!($adapter;
+                envelope::truncated_json_is_invalid_json,
+                envelope::arrays_and_scalars_are_invalid_json,
+                envelope::unknown_type_keeps_connection,
+                envelope::duplicate_keys_are_refused,
+                envelope::wrong_field_types_are_validation_failed,
+                envelope::deep_nesting_is_refused_without_overflow,
+                frames::oversize_message_closes_1009,
+                frames::oversize_frame_header_closes_1009_before_payload,
+                frames::tiny_fragments_are_reassembled_or_refused,
+                frames::invalid_utf8_split_across_fragments_closes_1007,
+                frames::binary_on_text_route_closes_1003,
+                frames::forbidden_close_codes_close_1002,
+                frames::ping_flood_is_answered,
+                frames::unread_ping_flood_is_bounded,
+                upgrade::silent_and_trickling_handshakes_are_dropped,
+                upgrade::huge_heads_get_431,
+                upgrade::bad_and_expired_tokens_get_401,
+                upgrade::tokens_never_appear_in_logs,
+                upgrade::lookalike_origins_get_403,
+                upgrade::hostile_path_parameters_are_data,
+                topics::a_million_subscribes_are_bounded,
+                topics::huge_topic_names_are_refused,
+                faults::handler_panics_close_1011_only_that_connection,
+                faults::sends_after_close_are_dropped,
+                faults::clients_vanishing_mid_publish,
+                faults::slow_consumer_in_a_1000_member_room,
+            );
+
+            /// Five seconds of the soak binary (200 churning connections) on this adapter.
+            #[test]
+            fn soak_short() {
+                $crate::hostile::soak::short::<$adapter>(env!("CARGO_BIN_EXE_soak"));
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hostile_cases {
+    ($adapter:ty; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::hostile::$module::$case::<$adapter>();
             }
         )*
     };

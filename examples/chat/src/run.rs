@@ -14,6 +14,8 @@ pub enum AdapterKind {
     AsyncStd,
     /// `wskit-async-std` on smol's global executor.
     Smol,
+    /// `wskit-blocking`: std threads and blocking sockets, no async runtime.
+    Blocking,
 }
 
 /// What every adapter needs to serve the app.
@@ -52,6 +54,7 @@ pub fn run(adapter: AdapterKind, app: App) -> std::io::Result<()> {
         AdapterKind::Tokio => run_tokio(app),
         AdapterKind::AsyncStd => run_async_std(app),
         AdapterKind::Smol => run_smol(app),
+        AdapterKind::Blocking => run_blocking(app),
     }
 }
 
@@ -150,4 +153,31 @@ fn run_smol(app: App) -> std::io::Result<()> {
         tracing::info!(?report, "stopped");
         Ok(())
     })
+}
+
+fn run_blocking(app: App) -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(app.addr)?;
+    let pages = app.pages();
+    let backplane = match &app.redis {
+        // The backplane's own connection work runs on a thread of its own (async-io inside).
+        Some(url) => Some(async_io::block_on(crate::backplane::connect(url))?),
+        None => None,
+    };
+    let mut builder = wskit_blocking::Builder::new(app.server).http(pages);
+    if let Some(backplane) = &backplane {
+        builder = builder.backplane(backplane.sink());
+    }
+    let running = builder.listen(listener)?;
+    let backplane = match backplane {
+        Some(b) => Some(b.spawn_thread(running.handle().clone())?),
+        None => None,
+    };
+    announce(running.local_addr(), AdapterKind::Blocking);
+    let _ = app.stop.recv();
+    let report = running.shutdown();
+    if let Some(backplane) = backplane {
+        backplane.stop();
+    }
+    tracing::info!(?report, "stopped");
+    Ok(())
 }

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use wskit::{Limits, Route, Server};
 
 const USAGE: &str =
-    "usage: autobahn-echo [--adapter tokio|async-std|blocking] [--addr HOST:PORT] | --list-adapters";
+    "usage: autobahn-echo [--adapter tokio|async-std|smol|blocking] [--addr HOST:PORT] | --list-adapters";
 
 /// Adapters wired into this binary (the others are accepted but refused with a clear error).
-const WIRED: &[&str] = &["tokio"];
+const WIRED: &[&str] = &["tokio", "async-std", "smol", "blocking"];
 
 fn echo_server() -> Server {
     let limits = Limits::default()
@@ -61,10 +61,9 @@ fn main() -> ExitCode {
     }
     match adapter.as_str() {
         "tokio" => run_tokio(addr),
-        "async-std" | "blocking" => {
-            eprintln!("autobahn-echo: the {adapter} adapter is not wired into this binary yet");
-            ExitCode::from(2)
-        }
+        "async-std" => run_async_std(addr),
+        "smol" => run_smol(addr),
+        "blocking" => run_blocking(addr),
         other => {
             eprintln!("autobahn-echo: unknown adapter {other}\n{USAGE}");
             ExitCode::from(2)
@@ -94,4 +93,59 @@ fn run_tokio(addr: SocketAddr) -> ExitCode {
             }
         }
     })
+}
+
+/// Binds `addr`, or says why not.
+fn bind(addr: SocketAddr) -> Option<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr)
+        .map_err(|e| eprintln!("autobahn-echo: cannot bind {addr}: {e}"))
+        .ok()
+}
+
+fn served(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("autobahn-echo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// wskit-async-std on async-std's global executor.
+fn run_async_std(addr: SocketAddr) -> ExitCode {
+    let Some(listener) = bind(addr) else {
+        return ExitCode::FAILURE;
+    };
+    eprintln!("autobahn-echo (async-std) listening on {addr}");
+    served(async_std::task::block_on(wskit_async_std::serve(
+        listener,
+        echo_server(),
+    )))
+}
+
+/// wskit-async-std on a smol `Executor` run by one thread per core.
+fn run_smol(addr: SocketAddr) -> ExitCode {
+    let Some(listener) = bind(addr) else {
+        return ExitCode::FAILURE;
+    };
+    eprintln!("autobahn-echo (smol) listening on {addr}");
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for _ in 1..threads {
+        let ex = ex.clone();
+        std::thread::spawn(move || smol::block_on(ex.run(std::future::pending::<()>())));
+    }
+    let serve = wskit_async_std::serve(listener, echo_server())
+        .spawner(wskit_async_std::Spawner::executor(ex.clone()));
+    served(smol::block_on(ex.run(serve)))
+}
+
+/// wskit-blocking: a thread per connection, blocking sockets.
+fn run_blocking(addr: SocketAddr) -> ExitCode {
+    let Some(listener) = bind(addr) else {
+        return ExitCode::FAILURE;
+    };
+    eprintln!("autobahn-echo (blocking) listening on {addr}");
+    served(wskit_blocking::serve(listener, echo_server()).run())
 }

@@ -1,7 +1,7 @@
 //! Measures the server's resident memory per idle authenticated connection.
 //!
 //! ```text
-//! cargo run --release -p wskit-tests --bin idle-conns -- --conns 10000 [--sources 4]
+//! cargo run --release -p wskit-tests --bin idle-conns -- --conns 10000 [--sources 4] [--adapter A]
 //! ```
 //!
 //! The server runs in a child process (this binary with `--serve`), so the clients' memory is
@@ -34,7 +34,64 @@ fn server() -> Server {
     Server::builder().route(route).build().expect("valid route")
 }
 
-fn serve() -> ExitCode {
+/// The server side, in the child process, on the adapter the parent named.
+fn serve(adapter: &str) -> ExitCode {
+    match adapter {
+        "tokio" => serve_tokio(),
+        "async-std" => serve_async_std(),
+        "smol" => serve_smol(),
+        "blocking" => serve_blocking(),
+        other => {
+            eprintln!("idle-conns: adapter {other} is not wired into this binary");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// wskit-async-std on async-std's global executor.
+fn serve_async_std() -> ExitCode {
+    async_std::task::block_on(async {
+        let listener = async_std::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = wskit_async_std::Builder::new(server())
+            .listen(listener)
+            .expect("listen");
+        println!("{}", running.local_addr());
+        running.wait().await;
+    });
+    ExitCode::SUCCESS
+}
+
+/// wskit-async-std on smol's global executor (`SMOL_THREADS` threads, default 1).
+fn serve_smol() -> ExitCode {
+    smol::block_on(async {
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = wskit_async_std::Builder::new(server())
+            .spawner(wskit_async_std::Spawner::smol())
+            .listen(listener)
+            .expect("listen");
+        println!("{}", running.local_addr());
+        running.wait().await;
+    });
+    ExitCode::SUCCESS
+}
+
+/// wskit-blocking: one thread per connection (a small stack, mostly untouched).
+fn serve_blocking() -> ExitCode {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let running = wskit_blocking::Builder::new(server())
+        .listen(listener)
+        .expect("listen");
+    println!("{}", running.local_addr());
+    // Runs until the parent kills this process.
+    running.wait();
+    ExitCode::SUCCESS
+}
+
+fn serve_tokio() -> ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,12 +111,17 @@ fn serve() -> ExitCode {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS:")
+}
+
+/// A number from `/proc/PID/status` (`VmRSS:`, `VmSize:`, `Threads:`; sizes in KiB).
+fn proc_status(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
 }
 
 async fn open(addr: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
@@ -120,21 +182,28 @@ impl Drop for Killed {
 fn main() -> ExitCode {
     let mut conns = 10_000usize;
     let mut sources = 1u8;
+    let mut adapter = String::from("tokio");
+    let mut serve_mode = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--serve" => return serve(),
+            "--serve" => serve_mode = true,
+            "--adapter" => adapter = args.next().unwrap_or(adapter),
             "--conns" => conns = args.next().and_then(|v| v.parse().ok()).unwrap_or(conns),
             "--sources" => sources = args.next().and_then(|v| v.parse().ok()).unwrap_or(1).max(1),
             _ => {
-                eprintln!("usage: idle-conns [--conns N] [--sources K]");
+                eprintln!("usage: idle-conns [--conns N] [--sources K] [--adapter tokio|async-std|smol|blocking]");
                 return ExitCode::from(2);
             }
         }
     }
+    if serve_mode {
+        return serve(&adapter);
+    }
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
         .arg("--serve")
+        .args(["--adapter", &adapter])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server process");
@@ -157,12 +226,20 @@ fn main() -> ExitCode {
         drop(warm);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let before = rss_kib(pid);
+        let (vm_before, threads_before) =
+            (proc_status(pid, "VmSize:"), proc_status(pid, "Threads:"));
         let started = Instant::now();
         let mut streams = Vec::with_capacity(conns);
         open_many(addr, conns, sources, &mut streams).await?;
         let opened = started.elapsed();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let after = rss_kib(pid);
+        let (vm_after, threads_after) = (proc_status(pid, "VmSize:"), proc_status(pid, "Threads:"));
+        // Address space reserved (thread stacks, mostly untouched) next to the resident set.
+        println!(
+            "{adapter}: server virtual size {vm_before} KiB -> {vm_after} KiB; threads \
+             {threads_before} -> {threads_after}"
+        );
         Ok::<_, std::io::Error>((before, after, opened, streams.len()))
     });
     drop(child);
@@ -170,7 +247,7 @@ fn main() -> ExitCode {
         Ok((before, after, opened, n)) => {
             let per_conn = (after.saturating_sub(before) as f64 * 1024.0) / n as f64;
             println!(
-                "tokio: {n} idle authenticated connections opened in {opened:.2?}; server RSS \
+                "{adapter}: {n} idle authenticated connections opened in {opened:.2?}; server RSS \
                  {before} KiB -> {after} KiB; {per_conn:.0} bytes ({:.2} KiB) per connection",
                 per_conn / 1024.0
             );
