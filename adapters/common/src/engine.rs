@@ -202,13 +202,35 @@ impl Connection {
         // Control replies (pongs, the close reply) join the writer's queue: after any frame in
         // progress, ahead of data publishers queued since the last pull (RFC 6455 allows
         // control frames between any two frames). The close reply, though, must follow all data.
+        if matches!(self.phase, Phase::Closing { .. }) && self.outbox.over_limit() {
+            // Closing a peer that does not read: answer no more of its pings.
+            io.out.clear();
+        }
         if !io.out.is_empty() {
             if self.phase == Phase::PeerClosed {
                 // The close reply goes after everything queued before the peer's close.
                 self.pull(now);
             }
             self.push_local(io.out);
+            if self.phase == Phase::Open && self.outbox.over_limit() {
+                // A peer that sends pings (or anything answered) without reading the answers is
+                // a slow consumer like any other: its queue must not grow without bound.
+                self.cut_off(now);
+            }
         }
+    }
+
+    fn cut_off(&mut self, now: Instant) {
+        tracing::info!(conn = %self.id, "slow consumer: control replies over the queue limit, closing");
+        let mut fx = Effects::default();
+        {
+            let mut core = self.shared.lock();
+            core.server().handle_slow_consumer(now, self.id);
+            core.pump(now, &mut fx);
+        }
+        fx.run(&self.shared);
+        // Act on the close now: the peer is not reading, so the writer may never drain.
+        self.pull(now);
     }
 
     fn dispatch(&mut self, now: Instant, events: SmallVec<[Event; 4]>) {
@@ -281,6 +303,11 @@ impl Connection {
     where
         F: FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     {
+        // Cut-offs, closes and aborts apply even while a frame is stuck in a peer that does
+        // not read: otherwise its close (and the close deadline) would wait behind it forever.
+        if self.phase != Phase::Done && !self.local.is_empty() {
+            self.pull(now);
+        }
         loop {
             if self.local.is_empty() {
                 if self.phase == Phase::Done {

@@ -81,6 +81,12 @@ impl Outbox {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Whether more than the limit is waiting (control replies the peer does not read, e.g.
+    /// pongs to a ping flood, count too).
+    pub(crate) fn over_limit(&self) -> bool {
+        self.queued_bytes() > self.limit
+    }
+
     /// Registers the writer's waker (cheap when it has not changed).
     pub fn set_waker(&self, waker: &Waker) {
         let mut s = self.state.lock();
