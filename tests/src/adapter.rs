@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use wskit::Server;
-use wskit_adapter::Config;
+use wskit_adapter::{Config, HttpHandler};
 
 /// A way to run a [`Server`] on real sockets.
 pub trait Adapter {
@@ -18,7 +18,13 @@ pub trait Adapter {
     const OWNS_HANDSHAKE: bool;
 
     /// Serves `server` on an ephemeral loopback port.
-    fn start(server: Server, config: Config) -> Running;
+    fn start(server: Server, config: Config) -> Running {
+        Self::start_with(server, config, None)
+    }
+
+    /// Like [`start`](Self::start), with a handler for plain HTTP requests on the same port
+    /// (the adapter's `Builder::http`).
+    fn start_with(server: Server, config: Config, http: Option<HttpHandler>) -> Running;
 }
 
 /// A started server; dropping it shuts it down gracefully.
@@ -90,13 +96,14 @@ impl Adapter for Tokio {
     const NAME: &'static str = "tokio";
     const OWNS_HANDSHAKE: bool = true;
 
-    fn start(server: Server, config: Config) -> Running {
+    fn start_with(server: Server, config: Config, http: Option<HttpHandler>) -> Running {
         tokio_thread(move |addr_tx, stop| async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
             let running = wskit_tokio::Builder::new(server)
                 .config(config)
+                .http(move |req: &http::Request<()>| http.as_ref().and_then(|h| h(req)))
                 .listen(listener)
                 .expect("listen");
             addr_tx.send(running.local_addr()).expect("test alive");
@@ -113,9 +120,12 @@ impl Adapter for TokioAxum {
     const NAME: &'static str = "tokio+axum";
     const OWNS_HANDSHAKE: bool = false;
 
-    fn start(server: Server, config: Config) -> Running {
+    fn start_with(server: Server, config: Config, http: Option<HttpHandler>) -> Running {
         tokio_thread(move |addr_tx, stop| async move {
-            let ws = wskit_tokio::Builder::new(server).config(config).start();
+            let ws = wskit_tokio::Builder::new(server)
+                .config(config)
+                .http(move |req: &http::Request<()>| http.as_ref().and_then(|h| h(req)))
+                .start();
             let app = axum::Router::new()
                 .route("/healthz", axum::routing::get(|| async { "ok" }))
                 .fallback_service(ws.service());
@@ -165,13 +175,14 @@ impl Adapter for AsyncStd {
     const NAME: &'static str = "async-std";
     const OWNS_HANDSHAKE: bool = true;
 
-    fn start(server: Server, config: Config) -> Running {
+    fn start_with(server: Server, config: Config, http: Option<HttpHandler>) -> Running {
         async_io_thread(async_std::task::block_on, move |addr_tx, stop| async move {
             let listener = async_std::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
             let running = wskit_async_std::Builder::new(server)
                 .config(config)
+                .http(move |req: &http::Request<()>| http.as_ref().and_then(|h| h(req)))
                 .spawner(wskit_async_std::Spawner::async_std())
                 .listen(listener)
                 .expect("listen");
@@ -190,7 +201,7 @@ impl Adapter for Smol {
     const NAME: &'static str = "smol";
     const OWNS_HANDSHAKE: bool = true;
 
-    fn start(server: Server, config: Config) -> Running {
+    fn start_with(server: Server, config: Config, http: Option<HttpHandler>) -> Running {
         async_io_thread(smol::block_on, move |addr_tx, stop| async move {
             let ex = std::sync::Arc::new(smol::Executor::new());
             let (quit, quit_rx) = smol::channel::unbounded::<()>();
@@ -207,6 +218,7 @@ impl Adapter for Smol {
                 .expect("bind");
             let running = wskit_async_std::Builder::new(server)
                 .config(config)
+                .http(move |req: &http::Request<()>| http.as_ref().and_then(|h| h(req)))
                 .spawner(wskit_async_std::Spawner::executor(ex.clone()))
                 .listen(listener)
                 .expect("listen");
@@ -227,10 +239,11 @@ impl Adapter for Blocking {
     const NAME: &'static str = "blocking";
     const OWNS_HANDSHAKE: bool = true;
 
-    fn start(server: Server, config: Config) -> Running {
+    fn start_with(server: Server, config: Config, http: Option<HttpHandler>) -> Running {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let running = wskit_blocking::Builder::new(server)
             .config(config)
+            .http(move |req: &http::Request<()>| http.as_ref().and_then(|h| h(req)))
             .listen(listener)
             .expect("listen");
         let addr = running.local_addr();

@@ -36,6 +36,7 @@ macro_rules! conformance_suite {
                 handshake::unknown_path_is_404,
                 handshake::plain_get_is_426,
                 handshake::upgrade_is_101,
+                handshake::http_handler_serves_plain_requests,
                 handshake::origin_allow_list_is_enforced,
                 handshake::oversized_head_is_431,
                 handshake::garbage_head_is_400,

@@ -123,3 +123,47 @@ pub fn silent_client_is_dropped<A: Adapter>() {
         }
     }
 }
+
+/// With an HTTP handler (`Builder::http`), plain requests it answers get its response on the
+/// WebSocket port; requests it declines still get the core's 404 or 426, and upgrades are
+/// untouched (the handler never sees them).
+pub fn http_handler_serves_plain_requests<A: Adapter>() {
+    let (server, _) = crate::app::app();
+    let seen_upgrade = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = seen_upgrade.clone();
+    let handler: wskit_adapter::HttpHandler = std::sync::Arc::new(move |req| {
+        if req.headers().contains_key("sec-websocket-key") {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        match req.uri().path() {
+            "/status" => Some(http::Response::new(b"healthy\n".to_vec())),
+            _ => None,
+        }
+    });
+    let server = A::start_with(server, super::config(), Some(handler));
+    let get = |path: &str| {
+        raw_http(
+            server.addr(),
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+    };
+    let mut stream = TcpStream::connect(server.addr()).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stream
+        .write_all(b"GET /status HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut page = String::new();
+    stream
+        .read_to_string(&mut page)
+        .expect("the whole response, then EOF");
+    assert_eq!(status_of(&page), 200, "{page}");
+    assert!(page.ends_with("\r\n\r\nhealthy\n"), "{page}");
+    assert_eq!(status_of(&get("/ws/echo")), 426);
+    assert_eq!(status_of(&get("/nothing/here")), 404);
+    let mut ws = connect(server.addr(), "/ws/echo");
+    assert!(!welcome(&mut ws).is_empty());
+    assert!(
+        !seen_upgrade.load(std::sync::atomic::Ordering::SeqCst),
+        "the handler saw an upgrade"
+    );
+}
