@@ -195,7 +195,8 @@ fn wait_within(progress: &[AtomicU64], sent: u64, window: u64) {
 /// heavy topic (`firehose`, 8 MiB in 8 KiB messages, with two fast readers) and stops reading
 /// while both are published to. Its socket buffers fill, then its 64 KiB queue
 /// (`max_outbound_bytes` of the route): it is cut off with 1008, unsubscribed everywhere, and
-/// dropped by the server even though it never reads its close frame (`on_close` runs). The
+/// dropped by the server even though it never reads (`on_close` runs with 1008; the close
+/// frame itself only reaches it if its socket had room, else its stream just ends). The
 /// 999 others receive every room message in order, the fast firehose readers every firehose
 /// message, and the publisher is never blocked. (The heavy topic makes the cut-off cheap to
 /// reach: a kernel will buffer a few MiB for a stalled socket, which through the room alone
@@ -333,13 +334,15 @@ pub fn slow_consumer_in_a_1000_member_room<A: Adapter>() {
         peak.unwrap_or(0) >> 20,
     );
     assert!(got < sent_to_slow / 2, "the slow member was not cut off");
-    assert_eq!(code, Some(1008), "the slow member's close");
     assert_eq!(
         dropped,
         Some(1008),
-        "the server kept the slow member (cut off with 1008, per its close frame) although it \
-         never read: on_close did not run within 5 s"
+        "the server kept the slow member although it never read: on_close did not run within \
+         5 s (its stream ended with {code:?})"
     );
+    // The close frame reaches it only if its socket had room; otherwise the server drops the
+    // socket after `close_timeout` and the stream just ends.
+    assert!(matches!(code, Some(1008) | None), "{code:?}");
     if let (Some(b), Some(p)) = (baseline, peak) {
         // 1,000 server connections and 1,000 clients live in this process; what is queued for
         // any of them is bounded by ROOM_MAX_OUTBOUND.

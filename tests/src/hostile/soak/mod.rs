@@ -15,7 +15,9 @@
 //!
 //! The parent and child talk over the child's stdin/stdout, one line per step: `ready` (stable
 //! clients joined: start publishing), `stopping` (churn over: send your `last` markers),
-//! `go` (they are sent), `report {json}`.
+//! `go` (they are sent), `report {json}`. With `rounds > 1` the parent runs the client again
+//! against the same server: RSS after each round must plateau (retention) rather than climb
+//! (a leak), and every connection the server opened must have been released (`on_close`).
 
 pub mod client;
 
@@ -286,7 +288,12 @@ impl Tally {
 }
 
 /// One client process: spawn, publish from the server while it runs, collect its report.
-fn round(exe: &std::path::Path, addr: std::net::SocketAddr, options: &Options, handle: &wskit::ServerHandle) -> (ClientReport, u64) {
+fn round(
+    exe: &std::path::Path,
+    addr: std::net::SocketAddr,
+    options: &Options,
+    handle: &wskit::ServerHandle,
+) -> (ClientReport, u64) {
     let mut child = Command::new(exe)
         .arg("--client")
         .arg("--addr")
@@ -308,7 +315,8 @@ fn round(exe: &std::path::Path, addr: std::net::SocketAddr, options: &Options, h
         match line.split_once(' ').unwrap_or((line.as_str(), "")) {
             ("ready", _) => {
                 let (handle, stop, count) = (handle.clone(), stop.clone(), published.clone());
-                let (rooms, interval) = (options.rooms(), Duration::from_millis(options.interval_ms));
+                let (rooms, interval) =
+                    (options.rooms(), Duration::from_millis(options.interval_ms));
                 publisher = Some(thread::spawn(move || {
                     server_publisher(handle, rooms, interval, stop, count)
                 }));
@@ -328,7 +336,10 @@ fn round(exe: &std::path::Path, addr: std::net::SocketAddr, options: &Options, h
     }
     let status = child.wait().expect("client exit");
     assert!(status.success(), "the soak client failed: {status}");
-    (report.expect("the client reported"), published.load(Ordering::Relaxed))
+    (
+        report.expect("the client reported"),
+        published.load(Ordering::Relaxed),
+    )
 }
 
 /// The parent side: serves, runs the client process `options.rounds` times, measures,
@@ -406,7 +417,16 @@ pub fn run(exe: &std::path::Path, options: Options) -> Report {
 pub fn short<A: Adapter>(exe: &str) {
     let _heavy = super::heavy();
     let output = Command::new(exe)
-        .args(["--adapter", A::NAME, "--secs", "3", "--conns", "200", "--rounds", "2"])
+        .args([
+            "--adapter",
+            A::NAME,
+            "--secs",
+            "3",
+            "--conns",
+            "200",
+            "--rounds",
+            "2",
+        ])
         .output()
         .expect("run the soak binary");
     let stdout = String::from_utf8_lossy(&output.stdout);
