@@ -27,7 +27,7 @@ chat_build() {
     CHAT_BIN=${CARGO_TARGET_DIR:-target}/release/wskit-chat
 }
 
-CHAT_ADAPTERS="tokio async-std smol blocking"
+CHAT_ADAPTERS=${CHAT_ADAPTERS:-"tokio async-std smol blocking"}
 
 # The adapters of CHAT_ADAPTERS that `wskit-chat --adapter` accepts (clap refuses
 # an unknown value before it prints the help).
