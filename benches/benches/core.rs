@@ -72,6 +72,35 @@ fn handshake(c: &mut Criterion) {
     c.bench_function("handshake/route miss (404)", |b| {
         b.iter(|| black_box(server.handle_upgrade(Instant::now(), black_box(&miss), None)))
     });
+    // A hit that extracts two parameters, then stops at the upgrade check (a plain GET gets
+    // 426): the route match alone, with no connection state created.
+    let hit = http::Request::get("/ws/games/g1/players/p1")
+        .header("host", "localhost")
+        .body(())
+        .unwrap();
+    c.bench_function(
+        "handshake/route hit with 2 params (426, not an upgrade)",
+        |b| {
+            b.iter(|| {
+                let d = server.handle_upgrade(Instant::now(), black_box(&hit), None);
+                assert!(matches!(&d, Decision::Reject(_)));
+                black_box(d)
+            })
+        },
+    );
+    // The whole life of a connection in the core, no auth: decide, open, close.
+    let open = upgrade_request("/ws/rooms/lobby").body(()).unwrap();
+    c.bench_function("handshake/accept + open + close (no auth)", |b| {
+        b.iter(|| {
+            let now = Instant::now();
+            let Decision::Accept(a) = server.handle_upgrade(now, black_box(&open), None) else {
+                panic!("no auth on this route")
+            };
+            server.handle_open(now, a.conn);
+            server.handle_closed(now, a.conn, 1000, "");
+            drain(&mut server);
+        })
+    });
 }
 
 /// The chat message with its `type`, as a plain serde struct: the floor the core is measured against.
@@ -203,5 +232,38 @@ fn churn(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, handshake, dispatch, publish, churn);
+/// The chat example's own `chat_message` handler in one room of 200 (the `wsbench room` setup):
+/// envelope, validation, building and serializing the `message` event once, and the recipient
+/// list of 199. What the core costs per published chat message, before any socket.
+fn chat_room(c: &mut Criterion) {
+    let jwt = wskit_chat::Jwt::new(wskit_chat::DEV_SECRET);
+    let mut server = wskit_chat::build_server(&wskit_chat::ChatConfig {
+        jwt: jwt.clone(),
+        allowed_origins: Vec::new(),
+        backplane: false,
+    })
+    .unwrap();
+    let now = Instant::now();
+    let members: Vec<ConnId> = (0..200)
+        .map(|i| {
+            let uri = format!("/ws/chat?token={}", jwt.mint(&format!("u{i}"), "u@x", 3600));
+            let conn = accept(&mut server, &uri);
+            server.handle_text(now, conn, r#"{"type":"join_room","roomId":"bench"}"#);
+            conn
+        })
+        .collect();
+    drain(&mut server);
+    let text = r#"{"type":"chat_message","roomId":"bench","message":"wsb:0:12345:678901234:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
+    let mut group = c.benchmark_group("chat");
+    group.throughput(Throughput::Elements(199));
+    group.bench_function("chat_message to a room of 200 (per delivery)", |b| {
+        b.iter(|| {
+            server.handle_text(now, members[0], black_box(text));
+            assert_eq!(drain(&mut server), 199);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, handshake, dispatch, publish, churn, chat_room);
 criterion_main!(benches);
