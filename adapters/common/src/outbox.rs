@@ -98,11 +98,21 @@ impl Outbox {
     /// Queues a data frame. An empty queue always takes one frame, however large, so one big
     /// message does not cut off a healthy client.
     pub fn push(&self, frame: &PreparedFrame) -> Push {
+        self.push_with(frame.len(), || frame.clone())
+    }
+
+    /// Like [`push`](Self::push), taking the frame: a frame's last recipient takes it without
+    /// a reference-count round trip (and, for a frame never shared, without allocating the
+    /// shared header a first clone of its bytes would need).
+    pub fn push_owned(&self, frame: PreparedFrame) -> Push {
+        self.push_with(frame.len(), || frame)
+    }
+
+    fn push_with(&self, len: usize, frame: impl FnOnce() -> PreparedFrame) -> Push {
         let mut s = self.state.lock();
         if s.data_closed {
             return Push::Refused;
         }
-        let len = frame.len();
         let queued = self.bytes.load(Ordering::Relaxed);
         if queued > 0 && queued + len > self.limit {
             let dropped: usize = s.frames.drain(..).map(|f| f.len()).sum();
@@ -113,7 +123,7 @@ impl Outbox {
             return Push::Overflow;
         }
         self.bytes.fetch_add(len, Ordering::Relaxed);
-        s.frames.push_back(frame.clone());
+        s.frames.push_back(frame());
         Self::wake(&mut s).map_or(Push::Queued, Push::Wake)
     }
 

@@ -87,13 +87,15 @@ impl Core {
     fn route(&mut self, output: Output, fx: &mut Effects, slow: &mut SmallVec<[ConnId; 4]>) {
         match output {
             Output::Send { conn, message } => {
-                let frame = PreparedFrame::message(&message);
-                self.deliver(conn, &frame, fx, slow);
+                self.deliver(conn, PreparedFrame::message(&message), fx, slow);
             }
             Output::Broadcast { conns, message } => {
                 let frame = PreparedFrame::message(&message);
-                for conn in conns {
-                    self.deliver(conn, &frame, fx, slow);
+                if let Some((last, others)) = conns.split_last() {
+                    for &conn in others {
+                        self.deliver(conn, frame.clone(), fx, slow);
+                    }
+                    self.deliver(*last, frame, fx, slow);
                 }
             }
             Output::Close { conn, code, reason } => {
@@ -119,14 +121,14 @@ impl Core {
     fn deliver(
         &mut self,
         conn: ConnId,
-        frame: &PreparedFrame,
+        frame: PreparedFrame,
         fx: &mut Effects,
         slow: &mut SmallVec<[ConnId; 4]>,
     ) {
         let Some(outbox) = self.table.get(conn) else {
             return;
         };
-        match outbox.push(frame) {
+        match outbox.push_owned(frame) {
             Push::Queued | Push::Refused => {}
             Push::Wake(w) => fx.wakers.push(w),
             Push::Overflow => slow.push(conn),
