@@ -236,51 +236,9 @@ impl RawWs {
         self.stream.write_all(bytes).expect("write");
     }
 
-    fn fill(&mut self, n: usize) -> bool {
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return false,
-                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
-            }
-        }
-        true
-    }
-
     /// The next frame, or `None` when the stream ended (or timed out).
     pub fn read_frame(&mut self) -> Option<RawFrame> {
-        if !self.fill(2) {
-            return None;
-        }
-        let (b0, b1) = (self.buf[0], self.buf[1]);
-        assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
-        let (len, header) = match b1 & 0x7F {
-            126 => {
-                if !self.fill(4) {
-                    return None;
-                }
-                (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-            }
-            127 => {
-                if !self.fill(10) {
-                    return None;
-                }
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&self.buf[2..10]);
-                (u64::from_be_bytes(b) as usize, 10)
-            }
-            n => (n as usize, 2),
-        };
-        if !self.fill(header + len) {
-            return None;
-        }
-        let payload = self.buf[header..header + len].to_vec();
-        self.buf.drain(..header + len);
-        Some(RawFrame {
-            fin: b0 & 0x80 != 0,
-            opcode: b0 & 0x0F,
-            payload,
-        })
+        read_frame(&mut self.stream, &mut self.buf)
     }
 
     /// Reads frames until a close frame; returns its code (`None`: the stream ended first).
@@ -292,4 +250,51 @@ impl RawWs {
         }
         None
     }
+}
+
+/// Reads the next (unmasked) server frame from `stream`, keeping what arrived past it in `buf`;
+/// `None` when the stream ended or timed out first.
+pub(crate) fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<RawFrame> {
+    let mut fill = |buf: &mut Vec<u8>, n: usize| {
+        while buf.len() < n {
+            let mut chunk = [0u8; 16 * 1024];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+        true
+    };
+    if !fill(buf, 2) {
+        return None;
+    }
+    let (b0, b1) = (buf[0], buf[1]);
+    assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
+    let (len, header) = match b1 & 0x7F {
+        126 => {
+            if !fill(buf, 4) {
+                return None;
+            }
+            (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4)
+        }
+        127 => {
+            if !fill(buf, 10) {
+                return None;
+            }
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(b) as usize, 10)
+        }
+        n => (n as usize, 2),
+    };
+    if !fill(buf, header + len) {
+        return None;
+    }
+    let payload = buf[header..header + len].to_vec();
+    buf.drain(..header + len);
+    Some(RawFrame {
+        fin: b0 & 0x80 != 0,
+        opcode: b0 & 0x0F,
+        payload,
+    })
 }

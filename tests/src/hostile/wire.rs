@@ -100,51 +100,9 @@ impl Peer {
         self.send(&frame(first_byte, payload)).expect("write frame");
     }
 
-    fn fill(&mut self, n: usize) -> bool {
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 16 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return false,
-                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
-            }
-        }
-        true
-    }
-
     /// The next frame, or `None` when the stream ended or timed out.
     pub fn read_frame(&mut self) -> Option<RawFrame> {
-        if !self.fill(2) {
-            return None;
-        }
-        let (b0, b1) = (self.buf[0], self.buf[1]);
-        assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
-        let (len, at) = match b1 & 0x7F {
-            126 => {
-                if !self.fill(4) {
-                    return None;
-                }
-                (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-            }
-            127 => {
-                if !self.fill(10) {
-                    return None;
-                }
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&self.buf[2..10]);
-                (u64::from_be_bytes(b) as usize, 10)
-            }
-            n => (n as usize, 2),
-        };
-        if !self.fill(at + len) {
-            return None;
-        }
-        let payload = self.buf[at..at + len].to_vec();
-        self.buf.drain(..at + len);
-        Some(RawFrame {
-            fin: b0 & 0x80 != 0,
-            opcode: b0 & 0x0F,
-            payload,
-        })
+        crate::client::read_frame(&mut self.stream, &mut self.buf)
     }
 
     /// Reads until a close frame and returns its code (1005 for an empty one); data frames
