@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wskit::{AuthRejection, PendingAuth};
-use wskit_adapter::http::{parse_request_head, rejection_bytes, response_bytes, HeadError};
+use wskit_adapter::http::{rejection_bytes, response_bytes, HeadError, HeadReader};
 use wskit_adapter::{Connection, Shared, Upgrade};
 
 /// How long a refused client gets to read the refusal before the socket is dropped.
@@ -120,29 +120,15 @@ async fn read_head(
     stream: &mut Async<TcpStream>,
     max: usize,
 ) -> Result<(http::Request<()>, Vec<u8>), HeadFailure> {
-    let mut buf = Vec::new();
-    let mut filled = 0;
+    let mut reader = HeadReader::new(max);
     loop {
-        if filled == buf.len() {
-            // Grow geometrically up to one byte past the limit, so "too large" is detectable.
-            let size = (buf.len() * 2).clamp(1024, max + 1);
-            if size == buf.len() {
-                return Err(HeadFailure::Head(HeadError::TooLarge { limit: max }));
-            }
-            buf.resize(size, 0);
-        }
-        let n = stream
-            .read(&mut buf[filled..])
-            .await
-            .map_err(HeadFailure::Io)?;
+        let spare = reader.spare().map_err(HeadFailure::Head)?;
+        let n = stream.read(spare).await.map_err(HeadFailure::Io)?;
         if n == 0 {
             return Err(HeadFailure::Io(io::ErrorKind::UnexpectedEof.into()));
         }
-        filled += n;
-        if let Some((req, len)) =
-            parse_request_head(&buf[..filled], max).map_err(HeadFailure::Head)?
-        {
-            return Ok((req, buf[len..filled].to_vec()));
+        if let Some(done) = reader.filled(n).map_err(HeadFailure::Head)? {
+            return Ok(done);
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use wskit::{AuthRejection, PendingAuth};
-use wskit_adapter::http::{parse_request_head, rejection_bytes, response_bytes, HeadError};
+use wskit_adapter::http::{rejection_bytes, response_bytes, HeadError, HeadReader};
 use wskit_adapter::{Connection, Upgrade};
 
 /// How long a refused client gets to read the refusal before the socket is dropped.
@@ -128,17 +128,8 @@ fn read_head(
     max: usize,
     deadline: Instant,
 ) -> Result<(http::Request<()>, Vec<u8>), HeadFailure> {
-    let mut buf = Vec::new();
-    let mut filled = 0;
+    let mut reader = HeadReader::new(max);
     loop {
-        if filled == buf.len() {
-            // Grow geometrically up to one byte past the limit, so "too large" is detectable.
-            let size = (buf.len() * 2).clamp(1024, max + 1);
-            if size == buf.len() {
-                return Err(HeadFailure::Head(HeadError::TooLarge { limit: max }));
-            }
-            buf.resize(size, 0);
-        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(HeadFailure::TimedOut);
@@ -146,7 +137,8 @@ fn read_head(
         stream
             .set_read_timeout(Some(left))
             .map_err(HeadFailure::Io)?;
-        let n = match (&*stream).read(&mut buf[filled..]) {
+        let spare = reader.spare().map_err(HeadFailure::Head)?;
+        let n = match (&*stream).read(spare) {
             Ok(0) => return Err(HeadFailure::Io(io::ErrorKind::UnexpectedEof.into())),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -160,11 +152,8 @@ fn read_head(
             }
             Err(e) => return Err(HeadFailure::Io(e)),
         };
-        filled += n;
-        if let Some((req, len)) =
-            parse_request_head(&buf[..filled], max).map_err(HeadFailure::Head)?
-        {
-            return Ok((req, buf[len..filled].to_vec()));
+        if let Some(done) = reader.filled(n).map_err(HeadFailure::Head)? {
+            return Ok(done);
         }
     }
 }

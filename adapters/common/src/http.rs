@@ -56,6 +56,61 @@ pub fn is_websocket_upgrade(req: &Request<()>) -> bool {
         .any(|token| token.trim().eq_ignore_ascii_case("websocket"))
 }
 
+/// A complete request head, and the bytes the client sent after it (its first frames).
+pub type HeadAndRest = (Request<()>, Vec<u8>);
+
+/// Collects a request head from socket reads, bounded by `max` bytes (sans-IO: the adapter
+/// reads into [`spare`](Self::spare) and reports how much with [`filled`](Self::filled)).
+///
+/// ```
+/// use wskit_adapter::http::HeadReader;
+/// let mut reader = HeadReader::new(16 * 1024);
+/// let wire = b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n\x81\x00";
+/// let spare = reader.spare().unwrap();
+/// spare[..wire.len()].copy_from_slice(wire);
+/// let (req, leftover) = reader.filled(wire.len()).unwrap().expect("complete");
+/// assert_eq!(req.uri().path(), "/ws");
+/// assert_eq!(leftover, b"\x81\x00"); // the client's first frame, already read
+/// ```
+#[derive(Debug)]
+pub struct HeadReader {
+    buf: Vec<u8>,
+    filled: usize,
+    max: usize,
+}
+
+impl HeadReader {
+    /// A reader for heads of at most `max` bytes (larger ones are [`HeadError::TooLarge`]).
+    pub fn new(max: usize) -> Self {
+        HeadReader {
+            buf: Vec::new(),
+            filled: 0,
+            max,
+        }
+    }
+
+    /// Where the next read goes. Grows geometrically up to one byte past the limit, so a head
+    /// that is too large is detected rather than cut.
+    pub fn spare(&mut self) -> Result<&mut [u8], HeadError> {
+        if self.filled == self.buf.len() {
+            let size = (self.buf.len() * 2).clamp(1024, self.max + 1);
+            if size == self.buf.len() {
+                return Err(HeadError::TooLarge { limit: self.max });
+            }
+            self.buf.resize(size, 0);
+        }
+        Ok(&mut self.buf[self.filled..])
+    }
+
+    /// `n` bytes were read into [`spare`](Self::spare) (`n > 0`; EOF is the caller's). Returns
+    /// the request and the bytes read past its head once the head is complete.
+    pub fn filled(&mut self, n: usize) -> Result<Option<HeadAndRest>, HeadError> {
+        self.filled = (self.filled + n).min(self.buf.len());
+        Ok(parse_request_head(&self.buf[..self.filled], self.max)?
+            .map(|(req, len)| (req, self.buf[len..self.filled].to_vec())))
+    }
+}
+
 /// Parses the request head at the start of `buf`.
 ///
 /// Returns `Ok(None)` while the head is incomplete (read more), or the request and the head's
@@ -153,6 +208,52 @@ pub fn rejection_bytes(rejection: &wskit::Rejection) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    /// A head that trickles in one byte per read is assembled; the bytes after it are kept.
+    #[test]
+    fn head_reader_takes_a_trickle_and_keeps_the_rest() {
+        let wire = b"GET /ws?x=1 HTTP/1.1\r\nHost: x\r\n\r\nAB";
+        let mut reader = HeadReader::new(1024);
+        let mut done = None;
+        for &b in wire.iter() {
+            reader.spare().unwrap()[0] = b;
+            if let Some(d) = reader.filled(1).unwrap() {
+                done = Some(d);
+                break;
+            }
+        }
+        let (req, rest) = done.expect("complete head");
+        assert_eq!(req.uri(), "/ws?x=1");
+        assert!(
+            rest.is_empty(),
+            "the head ends before the extra bytes arrive"
+        );
+    }
+
+    /// More than `max` bytes without the end of a head is `TooLarge` (431), not a cut head.
+    #[test]
+    fn head_reader_refuses_an_endless_head() {
+        let mut reader = HeadReader::new(2000);
+        let line = b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        let mut wire = b"GET / HTTP/1.1\r\n".to_vec();
+        while wire.len() < 4000 {
+            wire.extend_from_slice(line);
+        }
+        let mut at = 0;
+        let err = loop {
+            let spare = match reader.spare() {
+                Ok(spare) => spare,
+                Err(e) => break e,
+            };
+            let n = spare.len().min(wire.len() - at);
+            spare[..n].copy_from_slice(&wire[at..at + n]);
+            at += n;
+            if let Err(e) = reader.filled(n) {
+                break e;
+            }
+        };
+        assert_eq!(err.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+
     use super::*;
 
     const UPGRADE: &[u8] = b"GET /ws/chat?token=abc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
