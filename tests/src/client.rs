@@ -184,30 +184,11 @@ impl RawWs {
     /// Upgrades with a hand-written request and expects a 101.
     pub fn connect(addr: SocketAddr, path: &str) -> RawWs {
         let mut stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(req.as_bytes()).expect("write");
-        let mut buf = Vec::new();
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 1024];
-            let n = stream.read(&mut chunk).expect("read response");
-            assert!(n > 0, "closed during the handshake");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        assert_eq!(status_of(&head), 101, "{head}");
+        let (head, buf) = raw_upgrade(&mut stream, addr, path);
         assert!(
             head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             "bad accept key: {head}"
         );
-        buf.drain(..end);
         RawWs { stream, buf }
     }
 
@@ -297,4 +278,34 @@ pub(crate) fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Ra
         opcode: b0 & 0x0F,
         payload,
     })
+}
+
+/// Sends a hand-written upgrade request for `path` on `stream` (setting its read timeout and
+/// `TCP_NODELAY`) and expects a 101. Returns the response head and the bytes read after it.
+pub(crate) fn raw_upgrade(
+    stream: &mut TcpStream,
+    addr: SocketAddr,
+    path: &str,
+) -> (String, Vec<u8>) {
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stream.set_nodelay(true).expect("nodelay");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).expect("read response");
+        assert!(n > 0, "closed during the handshake");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    assert_eq!(status_of(&head), 101, "{head}");
+    buf.drain(..end);
+    (head, buf)
 }

@@ -1,7 +1,7 @@
 //! A raw client for what no well-behaved client sends: frames with lying length fields, close
 //! frames with forbidden codes, floods, and sockets with tiny buffers or `SO_LINGER 0`.
 
-use crate::client::{status_of, RawFrame, TIMEOUT};
+use crate::client::{RawFrame, TIMEOUT};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -62,26 +62,7 @@ impl Peer {
         setup(&socket);
         socket.connect(&addr.into()).expect("connect");
         let mut stream: TcpStream = socket.into();
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(req.as_bytes()).expect("write");
-        let mut buf = Vec::new();
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 1024];
-            let n = stream.read(&mut chunk).expect("read response");
-            assert!(n > 0, "closed during the handshake");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        assert_eq!(status_of(&head), 101, "{head}");
-        buf.drain(..end);
+        let (_, buf) = crate::client::raw_upgrade(&mut stream, addr, path);
         Peer { stream, buf }
     }
 
