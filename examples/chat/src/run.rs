@@ -89,70 +89,50 @@ fn run_tokio(app: App) -> std::io::Result<()> {
 }
 
 fn run_async_std(app: App) -> std::io::Result<()> {
-    async_std::task::block_on(async move {
-        let listener = async_std::net::TcpListener::bind(app.addr).await?;
-        let pages = app.pages();
-        let backplane = match &app.redis {
-            Some(url) => Some(crate::backplane::connect(url).await?),
-            None => None,
-        };
-        let mut builder = wskit_async_std::Builder::new(app.server)
-            .spawner(wskit_async_std::Spawner::async_std())
-            .http(pages);
-        if let Some(backplane) = &backplane {
-            builder = builder.backplane(backplane.sink());
-        }
-        let running = builder.listen(listener)?;
-        let backplane = backplane.map(|b| {
-            let handle = b.handle();
-            (
-                handle,
-                async_std::task::spawn(b.run(running.handle().clone())),
-            )
-        });
-        announce(running.local_addr(), AdapterKind::AsyncStd);
-        let stop = app.stop;
-        let _ = async_std::task::spawn_blocking(move || stop.recv()).await;
-        let report = running.shutdown().await;
-        if let Some((handle, task)) = backplane {
-            handle.stop();
-            task.await;
-        }
-        tracing::info!(?report, "stopped");
-        Ok(())
-    })
+    run_async_io(
+        app,
+        AdapterKind::AsyncStd,
+        wskit_async_std::Spawner::async_std(),
+    )
 }
 
 fn run_smol(app: App) -> std::io::Result<()> {
-    smol::block_on(async move {
-        let listener = smol::net::TcpListener::bind(app.addr).await?;
-        let pages = app.pages();
-        let backplane = match &app.redis {
-            Some(url) => Some(crate::backplane::connect(url).await?),
-            None => None,
-        };
-        let mut builder = wskit_async_std::Builder::new(app.server)
-            .spawner(wskit_async_std::Spawner::smol())
-            .http(pages);
-        if let Some(backplane) = &backplane {
-            builder = builder.backplane(backplane.sink());
-        }
-        let running = builder.listen(listener)?;
-        let backplane = backplane.map(|b| {
-            let handle = b.handle();
-            (handle, smol::spawn(b.run(running.handle().clone())))
-        });
-        announce(running.local_addr(), AdapterKind::Smol);
-        let stop = app.stop;
-        let _ = smol::unblock(move || stop.recv()).await;
-        let report = running.shutdown().await;
-        if let Some((handle, task)) = backplane {
-            handle.stop();
-            task.await;
-        }
-        tracing::info!(?report, "stopped");
-        Ok(())
-    })
+    run_async_io(app, AdapterKind::Smol, wskit_async_std::Spawner::smol())
+}
+
+/// `wskit-async-std` with the runtime's global executor (`spawner`); the reactor is async-io's
+/// own thread, so this thread only waits for the stop signal, like [`run_blocking`].
+fn run_async_io(
+    app: App,
+    adapter: AdapterKind,
+    spawner: wskit_async_std::Spawner,
+) -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(app.addr)?;
+    let pages = app.pages();
+    let backplane = match &app.redis {
+        Some(url) => Some(async_io::block_on(crate::backplane::connect(url))?),
+        None => None,
+    };
+    let mut builder = wskit_async_std::Builder::new(app.server)
+        .spawner(spawner)
+        .http(pages);
+    if let Some(backplane) = &backplane {
+        builder = builder.backplane(backplane.sink());
+    }
+    let running = builder.listen(listener)?;
+    let backplane = match backplane {
+        Some(b) => Some(b.spawn_thread(running.handle().clone())?),
+        None => None,
+    };
+    announce(running.local_addr(), adapter);
+    let _ = app.stop.recv();
+    // Shut down first: the "room_left" notices of closing connections still cross nodes.
+    let report = async_io::block_on(running.shutdown());
+    if let Some(backplane) = backplane {
+        backplane.stop();
+    }
+    tracing::info!(?report, "stopped");
+    Ok(())
 }
 
 fn run_blocking(app: App) -> std::io::Result<()> {
