@@ -30,6 +30,10 @@ pub struct Config {
     /// Upper bound on an authentication verifier's run time. The core also refuses completions
     /// past the route's own `auth_timeout`; this bound frees the adapter's task.
     pub auth_timeout: Duration,
+    /// Capacity of written output buffers kept for reuse, across all connections. Reusing them
+    /// spares the allocator (glibc's returns freed memory to the kernel and faults it back in
+    /// under load); idle connections hold no output buffer either way. 0 disables the pool.
+    pub write_buffer_pool_bytes: usize,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
             handshake_timeout: limits.handshake_timeout,
             max_handshake_bytes: limits.max_handshake_bytes,
             auth_timeout: limits.auth_timeout,
+            write_buffer_pool_bytes: 4 << 20,
         }
     }
 }
@@ -72,4 +77,5 @@ macro_rules! setters {
 setters! {
     read_buffer_size: usize, close_timeout: Duration, shutdown_timeout: Duration,
     handshake_timeout: Duration, max_handshake_bytes: usize, auth_timeout: Duration,
+    write_buffer_pool_bytes: usize,
 }

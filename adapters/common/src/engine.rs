@@ -3,8 +3,7 @@
 //! to a buffer), the core handles the messages, and the connection's queue of prepared frames
 //! is written with as few (vectored) writes as the socket allows.
 
-use crate::frame::PreparedFrame;
-use crate::outbox::{CloseRequest, Outbox};
+use crate::outbox::{Chunk, CloseRequest, Outbox};
 use crate::shared::{Effects, Shared};
 use bytes::Bytes;
 use smallvec::SmallVec;
@@ -101,8 +100,10 @@ pub struct Connection {
     id: ConnId,
     ws: WebSocketContext,
     outbox: Arc<Outbox>,
-    /// Frames taken from the outbox, being written; `offset` bytes of the first are written.
-    local: VecDeque<PreparedFrame>,
+    /// The waker last given to the outbox.
+    waker: Option<Waker>,
+    /// Chunks taken from the outbox, being written; `offset` bytes of the first are written.
+    local: VecDeque<Chunk>,
     offset: usize,
     phase: Phase,
     /// The input can no longer be parsed (a protocol error): discard it.
@@ -141,6 +142,7 @@ impl Connection {
             id,
             ws: WebSocketContext::new(Role::Server, Some(config)),
             outbox,
+            waker: None,
             local: VecDeque::new(),
             offset: 0,
             phase: Phase::Open,
@@ -158,9 +160,13 @@ impl Connection {
         self.id
     }
 
-    /// Registers the waker to wake when output is queued for this connection.
-    pub fn register_waker(&self, waker: &Waker) {
-        self.outbox.set_waker(waker);
+    /// Registers the waker to wake when output is queued for this connection (cheap when it
+    /// is the one registered last: no lock).
+    pub fn register_waker(&mut self, waker: &Waker) {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.outbox.set_waker(waker);
+            self.waker = Some(waker.clone());
+        }
     }
 
     /// Bytes read from the socket. Complete messages go to the core (one lock for all of them).
@@ -299,35 +305,41 @@ impl Connection {
 
     /// Writes queued output through `write` (a vectored write to the socket) until everything
     /// is written (`Ok`) or `write` fails; `WouldBlock` means "try again when writable".
+    ///
+    /// Takes the outbox once per call: what publishers queue after that wakes the writer again.
     pub fn write_with<F>(&mut self, now: Instant, mut write: F) -> io::Result<()>
     where
         F: FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     {
+        let mut pulled = false;
         // Cut-offs, closes and aborts apply even while a frame is stuck in a peer that does
         // not read: otherwise its close (and the close deadline) would wait behind it forever.
         if self.phase != Phase::Done && !self.local.is_empty() {
             self.pull(now);
+            pulled = true;
         }
-        loop {
+        let mut written_total = 0;
+        let result = loop {
             if self.local.is_empty() {
-                if self.phase == Phase::Done {
-                    return Ok(());
+                if self.phase == Phase::Done || pulled {
+                    break Ok(());
                 }
                 self.pull(now);
+                pulled = true;
                 if self.local.is_empty() {
-                    return Ok(());
+                    break Ok(());
                 }
             }
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_IOV];
                 let mut n = 0;
                 let mut offset = self.offset;
-                'frames: for frame in &self.local {
-                    let (a, b) = frame.parts_from(offset);
+                'chunks: for chunk in &self.local {
+                    let (a, b) = chunk.parts_from(offset);
                     offset = 0;
                     for part in [a, b] {
                         if n == MAX_IOV {
-                            break 'frames;
+                            break 'chunks;
                         }
                         if !part.is_empty() {
                             slices[n] = IoSlice::new(part);
@@ -335,17 +347,25 @@ impl Connection {
                         }
                     }
                 }
-                write(&slices[..n])?
+                write(&slices[..n])
             };
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+            match written {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written_total += n;
+                    self.advance(n);
+                }
+                Err(e) => break Err(e),
             }
-            self.advance(written);
+        };
+        if written_total > 0 {
+            // One update of the queue's byte count per call, not per write.
+            self.outbox.removed(written_total);
         }
+        result
     }
 
     fn advance(&mut self, mut n: usize) {
-        self.outbox.removed(n);
         while n > 0 {
             let Some(front) = self.local.front() else {
                 break;
@@ -353,7 +373,9 @@ impl Connection {
             let left = front.len() - self.offset;
             if n >= left {
                 n -= left;
-                self.local.pop_front();
+                if let Some(written) = self.local.pop_front() {
+                    self.outbox.recycle(written);
+                }
                 self.offset = 0;
             } else {
                 self.offset += n;
@@ -420,7 +442,7 @@ impl Connection {
             return;
         }
         self.outbox.added(bytes.len());
-        self.local.push_back(PreparedFrame::raw(Bytes::from(bytes)));
+        self.local.push_back(Chunk::Copied(bytes));
     }
 
     /// Whether all output is written and the write half should now be shut (`FIN`), after

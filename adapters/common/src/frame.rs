@@ -22,10 +22,7 @@ impl PreparedFrame {
     /// Frames a data message (FIN set, unmasked). Costs one copy of small payloads, none of
     /// large ones.
     pub fn message(message: &Message) -> Self {
-        let (opcode, payload) = match message {
-            Message::Text(b) => (0x1, b),
-            Message::Binary(b) => (0x2, b),
-        };
+        let (opcode, payload) = opcode_and_payload(message);
         let len = payload.len();
         let header_len = header_len(len);
         if len <= INLINE_MAX {
@@ -84,6 +81,26 @@ impl PreparedFrame {
     }
 }
 
+fn opcode_and_payload(message: &Message) -> (u8, &Bytes) {
+    match message {
+        Message::Text(b) => (0x1, b),
+        Message::Binary(b) => (0x2, b),
+    }
+}
+
+/// The length of `message`'s frame on the wire.
+pub(crate) fn frame_len(message: &Message) -> usize {
+    let len = opcode_and_payload(message).1.len();
+    header_len(len) + len
+}
+
+/// Appends `message`'s whole frame to `buf` (for a recipient's pending buffer).
+pub(crate) fn encode_into(buf: &mut Vec<u8>, message: &Message) {
+    let (opcode, payload) = opcode_and_payload(message);
+    put_header(buf, opcode, payload.len());
+    buf.extend_from_slice(payload);
+}
+
 fn header_len(len: usize) -> usize {
     match len {
         0..=125 => 2,
@@ -92,7 +109,7 @@ fn header_len(len: usize) -> usize {
     }
 }
 
-fn put_header(buf: &mut BytesMut, opcode: u8, len: usize) {
+fn put_header(buf: &mut impl BufMut, opcode: u8, len: usize) {
     buf.put_u8(0x80 | opcode);
     match len {
         0..=125 => buf.put_u8(len as u8),

@@ -43,6 +43,7 @@ mod engine;
 mod frame;
 pub mod http;
 mod outbox;
+mod pool;
 mod shared;
 mod table;
 #[cfg(test)]

@@ -1,14 +1,25 @@
 //! A connection's bounded outbound queue, shared between publishers (any thread, under the core
 //! lock) and the connection's writer (its own task or thread, without the core lock).
 //!
-//! Publishers never block: a push is a lock of this queue's small mutex and a refcount clone.
+//! Publishers never block: a push is a lock of this queue's small mutex and, for the small
+//! messages chat traffic is made of, a copy of the frame's bytes onto the end of the pending
+//! buffer. Copying a hundred bytes is cheaper than sharing them: no reference count to raise on
+//! push and drop after the write (two atomic operations on a line every recipient touches), and
+//! the writer hands the kernel one contiguous buffer per wake-up instead of one slice per
+//! message. Frames over [`COPY_MAX`] are shared by reference count, so a large publish costs
+//! each subscriber the same whatever its size.
 //! The writer is woken only when its queue goes from idle to non-empty, not once per message.
 
 use crate::frame::PreparedFrame;
+use crate::pool::BufferPool;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Waker;
+use wskit::Message;
+
+/// Frames up to this many bytes are copied into the pending buffer; larger ones are shared.
+pub const COPY_MAX: usize = 1024;
 
 /// What a push did.
 #[derive(Debug)]
@@ -34,6 +45,60 @@ pub struct CloseRequest {
     pub reason: String,
 }
 
+/// A run of bytes waiting to be written: copied small frames, or one shared large frame.
+#[derive(Debug)]
+pub(crate) enum Chunk {
+    /// Whole frames copied back to back (owned by this connection alone).
+    Copied(Vec<u8>),
+    /// One frame shared with other recipients.
+    Shared(PreparedFrame),
+}
+
+impl Chunk {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Chunk::Copied(v) => v.len(),
+            Chunk::Shared(f) => f.len(),
+        }
+    }
+
+    /// The bytes from `offset` on, as at most two slices.
+    pub(crate) fn parts_from(&self, offset: usize) -> (&[u8], &[u8]) {
+        match self {
+            Chunk::Copied(v) => (&v[offset..], &[]),
+            Chunk::Shared(f) => f.parts_from(offset),
+        }
+    }
+}
+
+/// Appends `frame` to the queue: onto the last copied run when small, else as a shared chunk.
+fn append(queue: &mut VecDeque<Chunk>, pool: &BufferPool, frame: &PreparedFrame) {
+    if frame.len() > COPY_MAX {
+        queue.push_back(Chunk::Shared(frame.clone()));
+        return;
+    }
+    let (head, tail) = frame.parts_from(0);
+    let buf = copied_tail(queue, pool, frame.len());
+    buf.extend_from_slice(head);
+    buf.extend_from_slice(tail);
+}
+
+/// The copied run at the back of the queue, started (with a pooled buffer) if the back is not
+/// one.
+fn copied_tail<'q>(
+    queue: &'q mut VecDeque<Chunk>,
+    pool: &BufferPool,
+    len: usize,
+) -> &'q mut Vec<u8> {
+    if !matches!(queue.back(), Some(Chunk::Copied(_))) {
+        queue.push_back(Chunk::Copied(pool.take(len)));
+    }
+    match queue.back_mut() {
+        Some(Chunk::Copied(buf)) => buf,
+        _ => unreachable!("a copied run was just ensured"),
+    }
+}
+
 /// What the writer found when it took the queue.
 #[derive(Debug, Default)]
 pub(crate) struct Taken {
@@ -44,7 +109,9 @@ pub(crate) struct Taken {
 
 #[derive(Debug, Default)]
 struct State {
-    frames: VecDeque<PreparedFrame>,
+    queue: VecDeque<Chunk>,
+    /// Bytes queued here or taken by the writer and not yet written.
+    bytes: usize,
     waker: Option<Waker>,
     /// The writer has been told there is work and has not taken the queue since.
     notified: bool,
@@ -57,28 +124,63 @@ struct State {
     abort: bool,
 }
 
+impl State {
+    /// Whether a data frame of `len` bytes may be queued; cuts the connection off if not.
+    fn admit(&mut self, len: usize, limit: usize) -> Result<(), Push> {
+        if self.data_closed {
+            return Err(Push::Refused);
+        }
+        if self.bytes > 0 && self.bytes + len > limit {
+            let dropped: usize = self.queue.drain(..).map(|c| c.len()).sum();
+            self.bytes -= dropped;
+            self.data_closed = true;
+            self.cut = true;
+            // The writer learns of the cut with the close the core sends next.
+            return Err(Push::Overflow);
+        }
+        self.bytes += len;
+        Ok(())
+    }
+
+    fn wake(&mut self) -> Option<Waker> {
+        if self.notified {
+            return None;
+        }
+        self.notified = true;
+        self.waker.clone()
+    }
+
+    fn queued(&mut self) -> Push {
+        self.wake().map_or(Push::Queued, Push::Wake)
+    }
+}
+
 /// The bounded outbound queue of one connection.
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
-    /// Bytes queued here or taken by the writer and not yet written.
-    bytes: AtomicUsize,
     limit: usize,
+    pool: Arc<BufferPool>,
 }
 
 impl Outbox {
-    /// An empty queue that holds at most `limit` bytes (`Limits::max_outbound_bytes`).
+    /// An empty queue that holds at most `limit` bytes (`Limits::max_outbound_bytes`), with
+    /// buffers of its own (connections of a [`Shared`](crate::Shared) share a pool of them).
     pub fn new(limit: usize) -> Self {
+        Self::with_pool(limit, Arc::new(BufferPool::new(0)))
+    }
+
+    pub(crate) fn with_pool(limit: usize, pool: Arc<BufferPool>) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
-            bytes: AtomicUsize::new(0),
             limit,
+            pool,
         }
     }
 
     /// Bytes waiting to be written (queued or held by the writer).
     pub fn queued_bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        self.state.lock().bytes
     }
 
     /// Whether more than the limit is waiting (control replies the peer does not read, e.g.
@@ -95,36 +197,30 @@ impl Outbox {
         }
     }
 
-    /// Queues a data frame. An empty queue always takes one frame, however large, so one big
-    /// message does not cut off a healthy client.
+    /// Queues a data frame shared with other recipients (a publish). An empty queue always
+    /// takes one frame, however large, so one big message does not cut off a healthy client.
     pub fn push(&self, frame: &PreparedFrame) -> Push {
-        self.push_with(frame.len(), || frame.clone())
-    }
-
-    /// Like [`push`](Self::push), taking the frame: a frame's last recipient takes it without
-    /// a reference-count round trip (and, for a frame never shared, without allocating the
-    /// shared header a first clone of its bytes would need).
-    pub fn push_owned(&self, frame: PreparedFrame) -> Push {
-        self.push_with(frame.len(), || frame)
-    }
-
-    fn push_with(&self, len: usize, frame: impl FnOnce() -> PreparedFrame) -> Push {
         let mut s = self.state.lock();
-        if s.data_closed {
-            return Push::Refused;
+        if let Err(refused) = s.admit(frame.len(), self.limit) {
+            return refused;
         }
-        let queued = self.bytes.load(Ordering::Relaxed);
-        if queued > 0 && queued + len > self.limit {
-            let dropped: usize = s.frames.drain(..).map(|f| f.len()).sum();
-            self.bytes.fetch_sub(dropped, Ordering::Relaxed);
-            s.data_closed = true;
-            s.cut = true;
-            // The writer learns of the cut with the close the core sends next.
-            return Push::Overflow;
+        append(&mut s.queue, &self.pool, frame);
+        s.queued()
+    }
+
+    /// Queues a data message for this connection alone (a reply): small ones are framed
+    /// straight into the pending buffer, with no frame of their own.
+    pub fn push_message(&self, message: &Message) -> Push {
+        let len = crate::frame::frame_len(message);
+        if len > COPY_MAX {
+            return self.push(&PreparedFrame::message(message));
         }
-        self.bytes.fetch_add(len, Ordering::Relaxed);
-        s.frames.push_back(frame());
-        Self::wake(&mut s).map_or(Push::Queued, Push::Wake)
+        let mut s = self.state.lock();
+        if let Err(refused) = s.admit(len, self.limit) {
+            return refused;
+        }
+        crate::frame::encode_into(copied_tail(&mut s.queue, &self.pool, len), message);
+        s.queued()
     }
 
     /// Queues a control frame (a ping): not counted against the limit's cut-off.
@@ -133,9 +229,9 @@ impl Outbox {
         if s.data_closed {
             return Push::Refused;
         }
-        self.bytes.fetch_add(frame.len(), Ordering::Relaxed);
-        s.frames.push_back(frame);
-        Self::wake(&mut s).map_or(Push::Queued, Push::Wake)
+        s.bytes += frame.len();
+        append(&mut s.queue, &self.pool, &frame);
+        s.queued()
     }
 
     /// Asks the writer to send a close frame after what is queued. The first request wins.
@@ -149,7 +245,7 @@ impl Outbox {
             code,
             reason: reason.to_owned(),
         });
-        Self::wake(&mut s)
+        s.wake()
     }
 
     /// Asks the writer to drop the connection at once (a shutdown past its deadline).
@@ -161,22 +257,14 @@ impl Outbox {
         s.waker.clone()
     }
 
-    fn wake(s: &mut State) -> Option<Waker> {
-        if s.notified {
-            return None;
-        }
-        s.notified = true;
-        s.waker.clone()
-    }
-
     /// Moves everything queued to the writer's local queue.
-    pub(crate) fn take(&self, into: &mut VecDeque<PreparedFrame>) -> Taken {
+    pub(crate) fn take(&self, into: &mut VecDeque<Chunk>) -> Taken {
         let mut s = self.state.lock();
         s.notified = false;
         if into.is_empty() {
-            std::mem::swap(into, &mut s.frames);
+            std::mem::swap(into, &mut s.queue);
         } else {
-            into.extend(s.frames.drain(..));
+            into.extend(s.queue.drain(..));
         }
         Taken {
             close: s.close.take(),
@@ -190,21 +278,28 @@ impl Outbox {
         self.state.lock().data_closed = true;
     }
 
+    /// Returns a written chunk's buffer for reuse by any connection of the same server.
+    pub(crate) fn recycle(&self, chunk: Chunk) {
+        if let Chunk::Copied(buf) = chunk {
+            self.pool.give(buf);
+        }
+    }
+
     /// Counts bytes the writer added itself (tungstenite's control frames).
     pub(crate) fn added(&self, n: usize) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.state.lock().bytes += n;
     }
 
     /// Counts bytes written to the socket or dropped by the writer.
     pub(crate) fn removed(&self, n: usize) {
-        self.bytes.fetch_sub(n, Ordering::Relaxed);
+        self.state.lock().bytes -= n;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::Wake;
 
@@ -233,7 +328,8 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         let mut local = VecDeque::new();
         outbox.take(&mut local);
-        assert_eq!(local.len(), 10);
+        let taken: usize = local.iter().map(Chunk::len).sum();
+        assert_eq!(taken, 10 * 12, "all ten frames of 2 + 10 bytes");
         assert!(matches!(outbox.push(&frame(10)), Push::Wake(_)));
     }
 
@@ -247,6 +343,42 @@ mod tests {
         let mut local = VecDeque::new();
         let taken = outbox.take(&mut local);
         assert!(taken.cut && local.is_empty());
+    }
+
+    #[test]
+    fn large_frames_are_shared_between_queues_not_copied() {
+        let big = frame(COPY_MAX + 1);
+        let (a, b) = (Outbox::new(1 << 20), Outbox::new(1 << 20));
+        assert!(matches!(a.push(&frame(10)), Push::Queued));
+        assert!(matches!(a.push(&big), Push::Queued));
+        assert!(matches!(b.push(&big), Push::Queued));
+        let (mut qa, mut qb) = (VecDeque::new(), VecDeque::new());
+        a.take(&mut qa);
+        b.take(&mut qb);
+        assert_eq!(qa.len(), 2, "a copied run, then the shared frame");
+        assert!(matches!(qa[0], Chunk::Copied(_)) && matches!(qa[1], Chunk::Shared(_)));
+        let (pa, pb) = (qa[1].parts_from(0).0, qb[0].parts_from(0).0);
+        assert_eq!(
+            pa.as_ptr(),
+            pb.as_ptr(),
+            "the same bytes, not a copy per subscriber"
+        );
+        assert_eq!(a.queued_bytes(), 10 + 2 + COPY_MAX + 1 + 4);
+    }
+
+    #[test]
+    fn a_reply_is_framed_straight_into_the_pending_buffer() {
+        let outbox = Outbox::new(1 << 20);
+        assert!(matches!(outbox.push(&frame(3)), Push::Queued));
+        assert!(matches!(
+            outbox.push_message(&wskit::Message::text("hi")),
+            Push::Queued
+        ));
+        let mut q = VecDeque::new();
+        outbox.take(&mut q);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].parts_from(0).0, b"\x82\x03\0\0\0\x81\x02hi");
+        assert_eq!(outbox.queued_bytes(), 9);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::frame::PreparedFrame;
 use crate::outbox::{Outbox, Push};
+use crate::pool::BufferPool;
 use crate::table::ConnTable;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -55,8 +56,8 @@ impl Core {
         self.table.remove(conn);
     }
 
-    /// Drains the core's outputs and routes each one. Every `Send`/`Broadcast` is framed once;
-    /// each recipient gets a refcount clone of the same bytes.
+    /// Drains the core's outputs and routes each one. A `Broadcast` is framed once, and each
+    /// recipient's queue takes a copy of a small frame or a reference to a large one.
     pub fn pump(&mut self, now: Instant, fx: &mut Effects) {
         let mut slow: SmallVec<[ConnId; 4]> = SmallVec::new();
         loop {
@@ -87,15 +88,16 @@ impl Core {
     fn route(&mut self, output: Output, fx: &mut Effects, slow: &mut SmallVec<[ConnId; 4]>) {
         match output {
             Output::Send { conn, message } => {
-                self.deliver(conn, PreparedFrame::message(&message), fx, slow);
+                if let Some(outbox) = self.table.get(conn) {
+                    fx.outcome(conn, outbox.push_message(&message), slow);
+                }
             }
             Output::Broadcast { conns, message } => {
                 let frame = PreparedFrame::message(&message);
-                if let Some((last, others)) = conns.split_last() {
-                    for &conn in others {
-                        self.deliver(conn, frame.clone(), fx, slow);
+                for conn in conns {
+                    if let Some(outbox) = self.table.get(conn) {
+                        fx.outcome(conn, outbox.push(&frame), slow);
                     }
-                    self.deliver(*last, frame, fx, slow);
                 }
             }
             Output::Close { conn, code, reason } => {
@@ -117,23 +119,6 @@ impl Core {
             other => tracing::debug!(?other, "output this adapter does not handle"),
         }
     }
-
-    fn deliver(
-        &mut self,
-        conn: ConnId,
-        frame: PreparedFrame,
-        fx: &mut Effects,
-        slow: &mut SmallVec<[ConnId; 4]>,
-    ) {
-        let Some(outbox) = self.table.get(conn) else {
-            return;
-        };
-        match outbox.push_owned(frame) {
-            Push::Queued | Push::Refused => {}
-            Push::Wake(w) => fx.wakers.push(w),
-            Push::Overflow => slow.push(conn),
-        }
-    }
 }
 
 /// Work collected under the lock, run after it is released.
@@ -147,6 +132,15 @@ pub struct Effects {
 }
 
 impl Effects {
+    /// Acts on what a push did: a writer to wake, or a slow consumer to cut off.
+    fn outcome(&mut self, conn: ConnId, push: Push, slow: &mut SmallVec<[ConnId; 4]>) {
+        match push {
+            Push::Queued | Push::Refused => {}
+            Push::Wake(w) => self.wakers.push(w),
+            Push::Overflow => slow.push(conn),
+        }
+    }
+
     /// Wakes writers and the driver, spawns async handlers, feeds the backplane.
     pub fn run(self, shared: &Shared) {
         for w in self.wakers {
@@ -176,6 +170,8 @@ pub struct Shared {
     http: Option<HttpHandler>,
     driver: Mutex<Option<Waker>>,
     shutting_down: AtomicBool,
+    /// Output buffers every connection's queue draws from and its writer returns to.
+    pool: Arc<BufferPool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -385,7 +381,8 @@ impl Shared {
             Decision::Reject(r) => crate::Upgrade::Reject(r),
             Decision::Authenticate(p) => crate::Upgrade::Authenticate(p),
             Decision::Accept(a) => {
-                let outbox = Arc::new(Outbox::new(a.limits.max_outbound_bytes));
+                let limit = a.limits.max_outbound_bytes;
+                let outbox = Arc::new(Outbox::with_pool(limit, self.pool.clone()));
                 core.table.insert(a.conn, outbox.clone());
                 crate::Upgrade::Accept(crate::Accepted::new(self.clone(), a, outbox))
             }
@@ -440,6 +437,7 @@ impl SharedBuilder {
                 table: ConnTable::default(),
                 driver_deadline: None,
             }),
+            pool: Arc::new(BufferPool::new(self.config.write_buffer_pool_bytes)),
             config: self.config,
             spawner: self.spawner,
             backplane: self.backplane,

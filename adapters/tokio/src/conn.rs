@@ -88,7 +88,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for ConnTask<S> {
                 }
             }
             let written = conn.write_with(now, |slices| {
-                match Pin::new(&mut *stream).poll_write_vectored(cx, slices) {
+                // One slice (the usual case: a burst is one buffer) goes through send(2),
+                // which is cheaper in the kernel than writev(2).
+                let stream = Pin::new(&mut *stream);
+                let poll = match slices {
+                    [one] => stream.poll_write(cx, one),
+                    _ => stream.poll_write_vectored(cx, slices),
+                };
+                match poll {
                     Poll::Ready(r) => r,
                     Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
                 }
