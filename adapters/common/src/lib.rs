@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod deliveries;
 mod engine;
 mod frame;
 pub mod http;

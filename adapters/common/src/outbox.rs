@@ -45,6 +45,22 @@ pub struct CloseRequest {
     pub reason: String,
 }
 
+/// A data frame to queue: already framed (a publish), or a message to frame on the way in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outgoing<'a> {
+    Frame(&'a PreparedFrame),
+    Message(&'a Message),
+}
+
+impl Outgoing<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Outgoing::Frame(frame) => frame.len(),
+            Outgoing::Message(message) => crate::frame::frame_len(message),
+        }
+    }
+}
+
 /// A run of bytes waiting to be written: copied small frames, or one shared large frame.
 #[derive(Debug)]
 pub(crate) enum Chunk {
@@ -200,26 +216,38 @@ impl Outbox {
     /// Queues a data frame shared with other recipients (a publish). An empty queue always
     /// takes one frame, however large, so one big message does not cut off a healthy client.
     pub fn push(&self, frame: &PreparedFrame) -> Push {
-        let mut s = self.state.lock();
-        if let Err(refused) = s.admit(frame.len(), self.limit) {
-            return refused;
-        }
-        append(&mut s.queue, &self.pool, frame);
-        s.queued()
+        self.push_all([Outgoing::Frame(frame)])
     }
 
     /// Queues a data message for this connection alone (a reply): small ones are framed
     /// straight into the pending buffer, with no frame of their own.
     pub fn push_message(&self, message: &Message) -> Push {
-        let len = crate::frame::frame_len(message);
-        if len > COPY_MAX {
-            return self.push(&PreparedFrame::message(message));
-        }
+        self.push_all([Outgoing::Message(message)])
+    }
+
+    /// Queues data frames in order under one lock (a pump's deliveries to this connection).
+    pub(crate) fn push_all<'a>(&self, frames: impl IntoIterator<Item = Outgoing<'a>>) -> Push {
         let mut s = self.state.lock();
-        if let Err(refused) = s.admit(len, self.limit) {
-            return refused;
+        for frame in frames {
+            if let Err(refused) = s.admit(frame.len(), self.limit) {
+                return refused;
+            }
+            match frame {
+                Outgoing::Frame(frame) => append(&mut s.queue, &self.pool, frame),
+                Outgoing::Message(message) => {
+                    let len = crate::frame::frame_len(message);
+                    if len > COPY_MAX {
+                        s.queue
+                            .push_back(Chunk::Shared(PreparedFrame::message(message)));
+                    } else {
+                        crate::frame::encode_into(
+                            copied_tail(&mut s.queue, &self.pool, len),
+                            message,
+                        );
+                    }
+                }
+            }
         }
-        crate::frame::encode_into(copied_tail(&mut s.queue, &self.pool, len), message);
         s.queued()
     }
 

@@ -5,6 +5,7 @@
 //! a socket write, a spawn or a wake-up (those are collected in [`Effects`] and run after).
 
 use crate::config::Config;
+use crate::deliveries::Deliveries;
 use crate::frame::PreparedFrame;
 use crate::outbox::{Outbox, Push};
 use crate::pool::BufferPool;
@@ -37,6 +38,8 @@ pub struct Core {
     table: ConnTable,
     /// When the driver will next call `handle_timeout` (`None`: it sleeps until woken).
     driver_deadline: Option<Instant>,
+    /// Data frames of the pump in progress, grouped by recipient.
+    deliveries: Deliveries,
 }
 
 impl Core {
@@ -57,13 +60,25 @@ impl Core {
     }
 
     /// Drains the core's outputs and routes each one. A `Broadcast` is framed once, and each
-    /// recipient's queue takes a copy of a small frame or a reference to a large one.
+    /// recipient's queue takes a copy of a small frame or a reference to a large one; data for
+    /// one recipient is pushed under one lock of its queue per pump ([`Deliveries`]).
     pub fn pump(&mut self, now: Instant, fx: &mut Effects) {
         let mut slow: SmallVec<[ConnId; 4]> = SmallVec::new();
         loop {
             while let Some(output) = self.server.poll_output() {
-                self.route(output, fx, &mut slow);
+                match output {
+                    Output::Send { conn, message } => self.deliveries.send(conn, message),
+                    Output::Broadcast { conns, message } => {
+                        self.deliveries.broadcast(&conns, &message);
+                    }
+                    other => {
+                        // What was grouped before this output goes first.
+                        self.deliveries.flush(&self.table, fx, &mut slow);
+                        self.route(other, fx);
+                    }
+                }
             }
+            self.deliveries.flush(&self.table, fx, &mut slow);
             if slow.is_empty() {
                 break;
             }
@@ -85,21 +100,9 @@ impl Core {
         }
     }
 
-    fn route(&mut self, output: Output, fx: &mut Effects, slow: &mut SmallVec<[ConnId; 4]>) {
+    /// Routes an output that is not data for a connection.
+    fn route(&mut self, output: Output, fx: &mut Effects) {
         match output {
-            Output::Send { conn, message } => {
-                if let Some(outbox) = self.table.get(conn) {
-                    fx.outcome(conn, outbox.push_message(&message), slow);
-                }
-            }
-            Output::Broadcast { conns, message } => {
-                let frame = PreparedFrame::message(&message);
-                for conn in conns {
-                    if let Some(outbox) = self.table.get(conn) {
-                        fx.outcome(conn, outbox.push(&frame), slow);
-                    }
-                }
-            }
             Output::Close { conn, code, reason } => {
                 if let Some(outbox) = self.table.get(conn) {
                     fx.wakers.extend(outbox.request_close(code, &reason));
@@ -133,7 +136,7 @@ pub struct Effects {
 
 impl Effects {
     /// Acts on what a push did: a writer to wake, or a slow consumer to cut off.
-    fn outcome(&mut self, conn: ConnId, push: Push, slow: &mut SmallVec<[ConnId; 4]>) {
+    pub(crate) fn outcome(&mut self, conn: ConnId, push: Push, slow: &mut SmallVec<[ConnId; 4]>) {
         match push {
             Push::Queued | Push::Refused => {}
             Push::Wake(w) => self.wakers.push(w),
@@ -436,6 +439,7 @@ impl SharedBuilder {
                 server: self.server,
                 table: ConnTable::default(),
                 driver_deadline: None,
+                deliveries: Deliveries::default(),
             }),
             pool: Arc::new(BufferPool::new(self.config.write_buffer_pool_bytes)),
             config: self.config,

@@ -137,6 +137,28 @@ fn small_publishes_are_copied_back_to_back_into_each_subscribers_buffer() {
 }
 
 #[test]
+fn publishes_and_replies_of_one_read_reach_every_recipient_in_order() {
+    let shared = shared(Limits::default());
+    let mut a = open(&shared);
+    let mut b = open(&shared);
+    let mut publisher = open(&shared);
+    a.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    b.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    publisher.receive(Instant::now(), &client_frame(0x81, b"join:u"));
+    // One read, one pump: deliveries are grouped per recipient and keep their order.
+    let mut input = Vec::new();
+    for text in ["pub:t:1", "hello", "pub:u:x", "pub:t:2", "bye", "pub:t:3"] {
+        input.extend(client_frame(0x81, text.as_bytes()));
+    }
+    publisher.receive(Instant::now(), &input);
+    for conn in [&mut a, &mut b] {
+        assert_eq!(written(conn, 5), b"\x81\x011\x81\x012\x81\x013");
+    }
+    // Its own publish to `u` excludes it (Bun's semantics); its replies keep their order.
+    assert_eq!(written(&mut publisher, 3), b"\x81\x05hello\x81\x03bye");
+}
+
+#[test]
 fn protocol_error_is_closed_with_1002_after_earlier_replies() {
     let shared = shared(Limits::default());
     let mut conn = open(&shared);
