@@ -182,13 +182,13 @@ async fn receive(
     loop {
         let event = tokio::select! {
             biased;
-            e = reader.next() => e,
+            e = reader.next_timed() => e,
             _ = &mut stopped => break,
         };
-        let text = match event {
-            Ok(Some(Event::Text(text))) => text,
-            Ok(Some(Event::Binary(_))) => continue,
-            Ok(Some(Event::Close(_))) | Ok(None) | Err(_) => {
+        let (text, read_at) = match event {
+            Ok(Some((Event::Text(text), at))) => (text, at),
+            Ok(Some((Event::Binary(_), _))) => continue,
+            Ok(Some((Event::Close(_), _))) | Ok(None) | Err(_) => {
                 seen.closed = true;
                 break;
             }
@@ -200,7 +200,8 @@ async fn receive(
                 shared.delivered(sender, seq);
                 if shared.phase.measuring() {
                     seen.deliveries += 1;
-                    seen.latency.record_us(now_us().saturating_sub(t));
+                    // Latency up to when the bytes were read (one clock read per socket read).
+                    seen.latency.record_us(read_at.saturating_sub(t));
                 }
             }
             _ if is_error(&error, text) => seen.errors += 1,
