@@ -1,9 +1,9 @@
 //! A connection's bounded outbound queue, shared between publishers (any thread, under the core
 //! lock) and the connection's writer (its own task or thread, without the core lock).
 //!
-//! Publishers never block: a push is a lock of this queue's small mutex and, for the small
-//! messages chat traffic is made of, a copy of the frame's bytes onto the end of the pending
-//! buffer. Copying a hundred bytes is cheaper than sharing them: no reference count to raise on
+//! Publishers never block: a push is a lock of this queue's small mutex (once per pump for all
+//! the frames this connection gets, see `deliveries`) and, for the small messages chat traffic
+//! is made of, a copy of each frame's bytes onto the end of the pending buffer. Copying a hundred bytes is cheaper than sharing them: no reference count to raise on
 //! push and drop after the write (two atomic operations on a line every recipient touches), and
 //! the writer hands the kernel one contiguous buffer per wake-up instead of one slice per
 //! message. Frames over [`COPY_MAX`] are shared by reference count, so a large publish costs
@@ -19,7 +19,7 @@ use std::task::Waker;
 use wskit::Message;
 
 /// Frames up to this many bytes are copied into the pending buffer; larger ones are shared.
-pub const COPY_MAX: usize = 1024;
+pub(crate) const COPY_MAX: usize = 1024;
 
 /// What a push did.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! A connection's pending output is one buffer per burst, allocated when the first frame is
 //! queued and written out whole. Handing a written buffer straight back to the allocator costs
 //! more than it seems: under fan-out load, glibc returns the freed memory to the kernel and
-//! faults it back in on the next burst (a fifth of the server's CPU in `perf`, BENCHMARKS.md).
+//! faults it back in on the next burst (a sixth of the server's CPU in `perf`; BENCHMARKS.md).
 //! Writers put written buffers here instead and publishers take them back, so a busy server
 //! reuses the same warm memory. The pool keeps at most `Config::write_buffer_pool_bytes` of
 //! capacity in all (shared by every connection; idle connections hold no buffer).
