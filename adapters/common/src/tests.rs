@@ -111,14 +111,19 @@ fn frames_split_across_reads_are_reassembled() {
     assert_eq!(written(&mut conn, 3), b"\x81\x05hello");
 }
 
+/// Connections `a` and `b` subscribed to topic `t`, and a third that is not.
+fn two_members_of_t_and_a_publisher(shared: &Arc<Shared>) -> (Connection, Connection, Connection) {
+    let mut a = open(shared);
+    let mut b = open(shared);
+    a.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    b.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    (a, b, open(shared))
+}
+
 #[test]
 fn small_publishes_are_copied_back_to_back_into_each_subscribers_buffer() {
     let shared = shared(Limits::default());
-    let mut a = open(&shared);
-    let mut b = open(&shared);
-    let mut publisher = open(&shared);
-    a.receive(Instant::now(), &client_frame(0x81, b"join:t"));
-    b.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    let (a, b, mut publisher) = two_members_of_t_and_a_publisher(&shared);
     let mut two = client_frame(0x81, b"pub:t:news");
     two.extend(client_frame(0x81, b"pub:t:more"));
     publisher.receive(Instant::now(), &two);
@@ -139,11 +144,7 @@ fn small_publishes_are_copied_back_to_back_into_each_subscribers_buffer() {
 #[test]
 fn publishes_and_replies_of_one_read_reach_every_recipient_in_order() {
     let shared = shared(Limits::default());
-    let mut a = open(&shared);
-    let mut b = open(&shared);
-    let mut publisher = open(&shared);
-    a.receive(Instant::now(), &client_frame(0x81, b"join:t"));
-    b.receive(Instant::now(), &client_frame(0x81, b"join:t"));
+    let (mut a, mut b, mut publisher) = two_members_of_t_and_a_publisher(&shared);
     publisher.receive(Instant::now(), &client_frame(0x81, b"join:u"));
     // One read, one pump: deliveries are grouped per recipient and keep their order.
     let mut input = Vec::new();
