@@ -25,6 +25,17 @@ pub mod stats;
 pub mod summary;
 pub mod token;
 
+/// Writes `text` to a fresh `runs.jsonl` in a temporary directory named after `tag` (tests of the
+/// tools that read wsbench's JSON lines).
+#[cfg(test)]
+pub(crate) fn temp_jsonl(tag: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsbench-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("runs.jsonl");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// Why a run failed before it could report numbers.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

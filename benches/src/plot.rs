@@ -223,9 +223,6 @@ mod tests {
 
     #[test]
     fn rounds_reduce_to_medians_per_label_and_count() {
-        let dir = std::env::temp_dir().join(format!("wsbench-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("runs.jsonl");
         let line = |label: &str, conns: u64, tput: f64, p99: u64| {
             format!(
                 r#"{{"scenario":"room","label":"{label}","connections":{conns},"rates":[{{"name":"deliveries","count":1,"per_sec":1.0,"per_server_cpu_sec":{tput}}}],"latency":{{"p99_us":{p99}}}}}"#
@@ -241,7 +238,8 @@ mod tests {
             "not json".to_string(),
         ]
         .join("\n");
-        std::fs::write(&file, text).unwrap();
+        let file = crate::temp_jsonl("plot", &text);
+        let dir = file.parent().unwrap().to_path_buf();
         let s = load(std::slice::from_ref(&file), "room", "deliveries").unwrap();
         assert_eq!(s.len(), 2);
         let a = &s["a"];

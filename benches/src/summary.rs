@@ -177,9 +177,6 @@ mod tests {
 
     #[test]
     fn ratios_are_medians_against_the_baseline() {
-        let dir = std::env::temp_dir().join(format!("wsbench-cmp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("runs.jsonl");
         let run = |label: &str, per_cpu: f64, lost: i64| {
             format!(
                 r#"{{"scenario":"room","label":"{label}","connections":200,"params":{{"rate":null}},"cpu":{{"wall_secs":2.0,"server_cpu_secs":1.0,"server_user_secs":0.25,"client_cpu_secs":0.5}},"rates":[{{"name":"deliveries","count":1,"per_sec":10.0,"per_server_cpu_sec":{per_cpu}}}],"latency":{{"p99_us":1500}},"counters":[["lost",{lost}]]}}"#
@@ -192,7 +189,8 @@ mod tests {
             run("wskit", 250.0, 0),
             run("wskit", 350.0, 2),
         ];
-        std::fs::write(&file, lines.join("\n")).unwrap();
+        let file = crate::temp_jsonl("cmp", &lines.join("\n"));
+        let dir = file.parent().unwrap().to_path_buf();
         let table = compare(&[file], "bun").unwrap();
         let wskit = table.lines().find(|l| l.contains("| wskit |")).unwrap();
         assert!(

@@ -34,6 +34,15 @@ pub struct App {
 }
 
 impl App {
+    /// Connects `--redis` from a thread without a runtime (the async-io and blocking runners);
+    /// the backplane's own connection work then runs on a thread of its own (async-io inside).
+    fn connect_backplane_blocking(&self) -> std::io::Result<Option<wskit_redis::Backplane>> {
+        self.redis
+            .as_deref()
+            .map(|url| async_io::block_on(crate::backplane::connect(url)))
+            .transpose()
+    }
+
     /// Pages and `/token` for plain HTTP requests on the WebSocket port.
     fn pages(
         &self,
@@ -109,10 +118,7 @@ fn run_async_io(
 ) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(app.addr)?;
     let pages = app.pages();
-    let backplane = match &app.redis {
-        Some(url) => Some(async_io::block_on(crate::backplane::connect(url))?),
-        None => None,
-    };
+    let backplane = app.connect_backplane_blocking()?;
     let mut builder = wskit_async_std::Builder::new(app.server)
         .spawner(spawner)
         .http(pages);
@@ -138,11 +144,7 @@ fn run_async_io(
 fn run_blocking(app: App) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(app.addr)?;
     let pages = app.pages();
-    let backplane = match &app.redis {
-        // The backplane's own connection work runs on a thread of its own (async-io inside).
-        Some(url) => Some(async_io::block_on(crate::backplane::connect(url))?),
-        None => None,
-    };
+    let backplane = app.connect_backplane_blocking()?;
     let mut builder = wskit_blocking::Builder::new(app.server).http(pages);
     if let Some(backplane) = &backplane {
         builder = builder.backplane(backplane.sink());
