@@ -114,6 +114,10 @@ pub struct Connection {
     sent: Option<CloseRequest>,
     /// `handle_closed` was called.
     reported: bool,
+    /// Whether writers' wake-ups after a read wait for [`wake_deferred`](Self::wake_deferred).
+    defer_wakes: bool,
+    /// Writers to wake once the adapter has let other ready readers run.
+    deferred: Vec<Waker>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -151,7 +155,36 @@ impl Connection {
             close_timeout: shared.config().close_timeout,
             sent: None,
             reported: false,
+            defer_wakes: false,
+            deferred: Vec::new(),
             shared,
+        }
+    }
+
+    /// Holds back the wake-ups of the writers a read published to until
+    /// [`wake_deferred`](Self::wake_deferred), so that an adapter can let the other readers
+    /// that are ready run first: their messages then join the same write to each subscriber.
+    /// An adapter that turns this on must call [`write_with`](Self::write_with) after each
+    /// [`receive`](Self::receive) (its own writer is not woken) and must call
+    /// [`wake_deferred`](Self::wake_deferred) soon after a receive: held-back writers do not
+    /// write (dropping the connection wakes them).
+    pub fn defer_writer_wakes(&mut self, defer: bool) {
+        self.defer_wakes = defer;
+        if !defer {
+            self.wake_deferred();
+        }
+    }
+
+    /// Whether writers are waiting for [`wake_deferred`](Self::wake_deferred).
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Wakes the writers held back since the last call.
+    pub fn wake_deferred(&mut self) {
+        self.deferred.drain(..).for_each(Waker::wake);
+        if self.deferred.capacity() > 1024 {
+            self.deferred = Vec::new();
         }
     }
 
@@ -281,7 +314,15 @@ impl Connection {
             }
             core.pump(now, &mut fx);
         }
-        fx.run(&self.shared);
+        if self.defer_wakes {
+            fx.run_deferring(&self.shared, Some(&mut self.deferred));
+            // This connection's own writer runs right after `receive` (the adapter's contract).
+            if let Some(own) = &self.waker {
+                self.deferred.retain(|w| !w.will_wake(own));
+            }
+        } else {
+            fx.run(&self.shared);
+        }
         if let Some((code, reason)) = failed {
             // After the pump, so replies to earlier messages go first; a no-op when the core's
             // own close arrived (the first request wins).
@@ -489,6 +530,7 @@ impl Connection {
     /// Ends the connection: the core hears of it (`on_close` runs) unless it already did.
     /// Idempotent; also run on drop.
     pub fn finish(&mut self, now: Instant) {
+        self.wake_deferred();
         self.phase = Phase::Done;
         self.drop_local(0);
         if std::mem::replace(&mut self.reported, true) {

@@ -146,8 +146,15 @@ impl Effects {
 
     /// Wakes writers and the driver, spawns async handlers, feeds the backplane.
     pub fn run(self, shared: &Shared) {
-        for w in self.wakers {
-            w.wake();
+        self.run_deferring(shared, None);
+    }
+
+    /// Like [`run`](Self::run), but writers' wake-ups move to `deferred` when given, for the
+    /// caller to wake later (see [`Connection::defer_writer_wakes`](crate::Connection)).
+    pub(crate) fn run_deferring(mut self, shared: &Shared, deferred: Option<&mut Vec<Waker>>) {
+        match deferred {
+            Some(stash) => stash.append(&mut self.wakers),
+            None => self.wakers.drain(..).for_each(Waker::wake),
         }
         if self.wake_driver {
             shared.wake_driver();

@@ -317,3 +317,55 @@ fn http_handler_answers_only_plain_requests() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Counts its wake-ups.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountingWaker>, std::task::Waker) {
+    let count = Arc::new(CountingWaker(Default::default()));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+fn wakes(count: &CountingWaker) -> usize {
+    count.0.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn deferred_writer_wakes_wait_for_wake_deferred_and_skip_the_readers_own_writer() {
+    let shared = shared(Limits::default());
+    let (mut a, mut b, mut publisher) = two_members_of_t_and_a_publisher(&shared);
+    let ((count_a, waker_a), (count_b, waker_b)) = (counting_waker(), counting_waker());
+    a.register_waker(&waker_a);
+    b.register_waker(&waker_b);
+    let (own_count, own) = counting_waker();
+    publisher.register_waker(&own);
+    publisher.defer_writer_wakes(true);
+
+    publisher.receive(Instant::now(), &client_frame(0x81, b"pub:t:1"));
+    publisher.receive(Instant::now(), &client_frame(0x81, b"echo me"));
+    assert_eq!((wakes(&count_a), wakes(&count_b)), (0, 0), "held back");
+    assert!(publisher.has_deferred());
+    // Until the writers are woken, a second read's publish joins the same pending write.
+    publisher.receive(Instant::now(), &client_frame(0x81, b"pub:t:2"));
+    publisher.wake_deferred();
+    assert_eq!((wakes(&count_a), wakes(&count_b)), (1, 1), "one wake each");
+    assert!(!publisher.has_deferred());
+    for conn in [&mut a, &mut b] {
+        assert_eq!(written(conn, usize::MAX), b"\x81\x011\x81\x012");
+    }
+    // The reply to the publisher itself is not a held-back wake: the adapter writes it next.
+    assert_eq!(wakes(&own_count), 0);
+    assert_eq!(written(&mut publisher, usize::MAX), b"\x81\x07echo me");
+
+    // Writers held back when a connection goes away are woken, never forgotten.
+    publisher.receive(Instant::now(), &client_frame(0x81, b"pub:t:3"));
+    drop(publisher);
+    assert_eq!((wakes(&count_a), wakes(&count_b)), (2, 2));
+    assert_eq!(written(&mut a, usize::MAX), b"\x81\x013");
+}

@@ -23,24 +23,80 @@ thread_local! {
 }
 
 /// Drives a [`Connection`] over any tokio stream (a `TcpStream`, hyper's `Upgraded`, ...).
-pub(crate) struct ConnTask<S> {
+/// `leftover`: bytes read past the request head (the client's first frames).
+pub(crate) fn connection_task<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    stream: S,
+    conn: Connection,
+    leftover: &[u8],
+    guard: TaskGuard,
+) -> impl Future<Output = ()> + Send {
+    ConnTask::new(stream, conn, leftover, guard, tokio::task::yield_now)
+}
+
+/// The future of one connection. `Y` is `tokio::task::yield_now`'s future, kept to be reused.
+struct ConnTask<S, Y> {
     stream: S,
     conn: Connection,
     /// Allocated only while a close is in progress.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// After a read that published, the writers it queued to are woken only once the runtime
+    /// has run its other ready tasks and polled its I/O driver (`yield_now` defers us until
+    /// then): the readers ready by then add their messages to the same writes, which is how one
+    /// write per subscriber carries a whole burst of publishes instead of one each.
+    yield_now: fn() -> Y,
+    /// The yield in progress (`yielding`), in a box allocated on first use and then reused.
+    deferral: Option<Pin<Box<Y>>>,
+    yielding: bool,
     _guard: TaskGuard,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<S> {
-    /// `leftover`: bytes read past the request head (the client's first frames).
-    pub(crate) fn new(stream: S, mut conn: Connection, leftover: &[u8], guard: TaskGuard) -> Self {
+impl<S: AsyncRead + AsyncWrite + Unpin, Y: Future<Output = ()>> ConnTask<S, Y> {
+    fn new(
+        stream: S,
+        mut conn: Connection,
+        leftover: &[u8],
+        guard: TaskGuard,
+        yield_now: fn() -> Y,
+    ) -> Self {
+        conn.defer_writer_wakes(true);
         conn.receive(Instant::now(), leftover);
         ConnTask {
             stream,
             conn,
             sleep: None,
+            yield_now,
+            deferral: None,
+            yielding: false,
             _guard: guard,
         }
+    }
+
+    /// Wakes the held-back writers once the yield has run its course.
+    fn poll_deferral(&mut self, cx: &mut Context<'_>) {
+        if !self.yielding {
+            return;
+        }
+        if let Some(deferral) = &mut self.deferral {
+            if deferral.as_mut().poll(cx).is_pending() {
+                return;
+            }
+        }
+        self.yielding = false;
+        self.conn.wake_deferred();
+    }
+
+    /// Starts a yield when writers wait to be woken.
+    fn start_deferral(&mut self, cx: &mut Context<'_>) {
+        if self.yielding || !self.conn.has_deferred() {
+            return;
+        }
+        let yield_now = (self.yield_now)();
+        match &mut self.deferral {
+            Some(deferral) => deferral.set(yield_now),
+            None => self.deferral = Some(Box::pin(yield_now)),
+        }
+        self.yielding = true;
+        self.poll_deferral(cx);
     }
 }
 
@@ -51,18 +107,32 @@ enum Read {
     Pending,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Future for ConnTask<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin, Y: Future<Output = ()>> Future for ConnTask<S, Y> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        this.conn.register_waker(cx.waker());
+        this.poll_deferral(cx);
+        let poll = this.poll_io(cx);
+        if poll.is_ready() {
+            this.conn.wake_deferred();
+        } else {
+            this.start_deferral(cx);
+        }
+        poll
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin, Y> ConnTask<S, Y> {
+    /// Reads, hands what was read to the connection, writes its queue, until nothing moves.
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let ConnTask {
             stream,
             conn,
             sleep,
             ..
-        } = this;
-        conn.register_waker(cx.waker());
+        } = self;
         for _ in 0..BUDGET {
             let now = Instant::now();
             let mut progress = false;

@@ -1,7 +1,7 @@
 //! The upgrade on a raw TCP connection: read the head (bounded in size and time), let the core
 //! decide (route, Origin, credentials: all before any 101), run the verifier, answer.
 
-use crate::conn::ConnTask;
+use crate::conn::connection_task;
 use crate::tracker::TaskGuard;
 use std::io;
 use std::net::SocketAddr;
@@ -43,7 +43,7 @@ pub(crate) async fn serve_socket(
     let Some((stream, conn, leftover)) = handshake.await else {
         return;
     };
-    ConnTask::new(stream, conn, &leftover, guard).await;
+    connection_task(stream, conn, &leftover, guard).await;
 }
 
 /// Reads the head, decides (and authenticates), answers. Returns the open connection and any

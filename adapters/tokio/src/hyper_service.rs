@@ -2,7 +2,7 @@
 //! the upgrade with the core (before any 101) and, once hyper hands over the upgraded stream,
 //! runs the same connection engine as the TCP listener. One port for HTTP and WebSockets.
 
-use crate::conn::ConnTask;
+use crate::conn::connection_task;
 use crate::handshake::authenticate;
 use crate::server::Handle;
 use bytes::Bytes;
@@ -99,7 +99,7 @@ where
                 match on_upgrade.await {
                     Ok(upgraded) => {
                         let conn = accepted.open(Instant::now());
-                        ConnTask::new(TokioIo::new(upgraded), conn, &[], guard).await;
+                        connection_task(TokioIo::new(upgraded), conn, &[], guard).await;
                     }
                     // Dropping `accepted` tells the core the connection never opened.
                     Err(e) => tracing::debug!(error = %e, "upgrade did not complete"),
