@@ -11,7 +11,7 @@ use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
-use wskit_adapter::Connection;
+use wskit_adapter::{Connection, Deferral};
 
 /// Bytes read from a socket per read call; shared by every connection on an executor thread.
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -29,8 +29,13 @@ pub(crate) struct ConnTask {
     conn: Connection,
     /// Allocated only while a close is in progress.
     timer: Option<Box<(Timer, Instant)>>,
+    /// After a read that published, the writers it queued to are woken only once the executor
+    /// has run the tasks already queued (the other readers of a burst).
+    deferral: Deferral<fn() -> YieldNow, YieldNow>,
     _guard: TaskGuard,
 }
+
+type YieldNow = futures_lite::future::YieldNow;
 
 impl ConnTask {
     /// `leftover`: bytes read past the request head (the client's first frames).
@@ -40,11 +45,13 @@ impl ConnTask {
         leftover: &[u8],
         guard: TaskGuard,
     ) -> Self {
+        conn.defer_writer_wakes(true);
         conn.receive(Instant::now(), leftover);
         ConnTask {
             stream,
             conn,
             timer: None,
+            deferral: Deferral::new(futures_lite::future::yield_now),
             _guard: guard,
         }
     }
@@ -61,13 +68,28 @@ impl Future for ConnTask {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.conn.register_waker(cx.waker());
+        this.deferral.poll(&mut this.conn, cx);
+        let poll = this.poll_io(cx);
+        if poll.is_ready() {
+            this.conn.wake_deferred();
+        } else {
+            this.deferral.start(&mut this.conn, cx);
+        }
+        poll
+    }
+}
+
+impl ConnTask {
+    /// Reads, hands what was read to the connection, writes its queue, until nothing moves.
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let ConnTask {
             stream,
             conn,
             timer,
             ..
-        } = self.get_mut();
-        conn.register_waker(cx.waker());
+        } = self;
         for _ in 0..BUDGET {
             let now = Instant::now();
             let mut progress = false;

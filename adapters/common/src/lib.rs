@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod deferral;
 mod deliveries;
 mod engine;
 mod frame;
@@ -52,6 +53,7 @@ mod tests;
 mod upgrade;
 
 pub use config::Config;
+pub use deferral::Deferral;
 pub use engine::Connection;
 pub use frame::PreparedFrame;
 pub use outbox::{CloseRequest, Outbox, Push};

@@ -369,3 +369,48 @@ fn deferred_writer_wakes_wait_for_wake_deferred_and_skip_the_readers_own_writer(
     assert_eq!((wakes(&count_a), wakes(&count_b)), (2, 2));
     assert_eq!(written(&mut a, usize::MAX), b"\x81\x013");
 }
+
+/// Pending on its first poll (waking the task at once), ready on the second: a runtime's yield.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn a_deferral_wakes_the_held_back_writers_on_the_poll_after_its_yield() {
+    let shared = shared(Limits::default());
+    let (mut a, _b, mut publisher) = two_members_of_t_and_a_publisher(&shared);
+    let (count_a, waker_a) = counting_waker();
+    a.register_waker(&waker_a);
+    publisher.defer_writer_wakes(true);
+    let (task_count, task_waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&task_waker);
+    let mut deferral = crate::Deferral::new(|| YieldOnce(false));
+
+    for round in 1..=2 {
+        // A poll of the publisher's task: the deferral first, a read, then the yield starts.
+        deferral.poll(&mut publisher, &mut cx);
+        publisher.receive(Instant::now(), &client_frame(0x81, b"pub:t:m"));
+        deferral.start(&mut publisher, &mut cx);
+        assert_eq!(wakes(&count_a), round - 1, "held back until the next poll");
+        assert_eq!(wakes(&task_count), round, "the yield rescheduled the task");
+        // The next poll finds the yield done and wakes the writer.
+        deferral.poll(&mut publisher, &mut cx);
+        deferral.start(&mut publisher, &mut cx);
+        assert_eq!(wakes(&count_a), round);
+        assert!(!publisher.has_deferred());
+        // The writer runs; the next publish to it wakes it again (and the box is reused).
+        assert_eq!(written(&mut a, usize::MAX), b"\x81\x01m");
+    }
+}

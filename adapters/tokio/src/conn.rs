@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-use wskit_adapter::Connection;
+use wskit_adapter::{Connection, Deferral};
 
 /// Bytes read from a socket per read call; shared by every connection on a worker thread.
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -33,30 +33,32 @@ pub(crate) fn connection_task<S: AsyncRead + AsyncWrite + Unpin + Send>(
     ConnTask::new(stream, conn, leftover, guard, tokio::task::yield_now)
 }
 
-/// The future of one connection. `Y` is `tokio::task::yield_now`'s future, kept to be reused.
-struct ConnTask<S, Y> {
+/// The future of one connection. `F` is `tokio::task::yield_now` (a zero-sized function item)
+/// and `Y` its future.
+struct ConnTask<S, F, Y> {
     stream: S,
     conn: Connection,
     /// Allocated only while a close is in progress.
     sleep: Option<Pin<Box<Sleep>>>,
-    /// After a read that published, the writers it queued to are woken only once the runtime
-    /// has run its other ready tasks and polled its I/O driver (`yield_now` defers us until
-    /// then): the readers ready by then add their messages to the same writes, which is how one
-    /// write per subscriber carries a whole burst of publishes instead of one each.
-    yield_now: fn() -> Y,
-    /// The yield in progress (`yielding`), in a box allocated on first use and then reused.
-    deferral: Option<Pin<Box<Y>>>,
-    yielding: bool,
+    /// After a read that published, the writers it queued to are woken only once tokio has run
+    /// its other ready tasks and polled its I/O driver (`yield_now` resumes us only then): the
+    /// readers ready by then add their messages to the same writes.
+    deferral: Deferral<F, Y>,
     _guard: TaskGuard,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin, Y: Future<Output = ()>> ConnTask<S, Y> {
+impl<S, F, Y> ConnTask<S, F, Y>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: Fn() -> Y,
+    Y: Future<Output = ()>,
+{
     fn new(
         stream: S,
         mut conn: Connection,
         leftover: &[u8],
         guard: TaskGuard,
-        yield_now: fn() -> Y,
+        yield_now: F,
     ) -> Self {
         conn.defer_writer_wakes(true);
         conn.receive(Instant::now(), leftover);
@@ -64,39 +66,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin, Y: Future<Output = ()>> ConnTask<S, Y> {
             stream,
             conn,
             sleep: None,
-            yield_now,
-            deferral: None,
-            yielding: false,
+            deferral: Deferral::new(yield_now),
             _guard: guard,
         }
-    }
-
-    /// Wakes the held-back writers once the yield has run its course.
-    fn poll_deferral(&mut self, cx: &mut Context<'_>) {
-        if !self.yielding {
-            return;
-        }
-        if let Some(deferral) = &mut self.deferral {
-            if deferral.as_mut().poll(cx).is_pending() {
-                return;
-            }
-        }
-        self.yielding = false;
-        self.conn.wake_deferred();
-    }
-
-    /// Starts a yield when writers wait to be woken.
-    fn start_deferral(&mut self, cx: &mut Context<'_>) {
-        if self.yielding || !self.conn.has_deferred() {
-            return;
-        }
-        let yield_now = (self.yield_now)();
-        match &mut self.deferral {
-            Some(deferral) => deferral.set(yield_now),
-            None => self.deferral = Some(Box::pin(yield_now)),
-        }
-        self.yielding = true;
-        self.poll_deferral(cx);
     }
 }
 
@@ -107,24 +79,29 @@ enum Read {
     Pending,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin, Y: Future<Output = ()>> Future for ConnTask<S, Y> {
+impl<S, F, Y> Future for ConnTask<S, F, Y>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: Fn() -> Y + Unpin,
+    Y: Future<Output = ()>,
+{
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         this.conn.register_waker(cx.waker());
-        this.poll_deferral(cx);
+        this.deferral.poll(&mut this.conn, cx);
         let poll = this.poll_io(cx);
         if poll.is_ready() {
             this.conn.wake_deferred();
         } else {
-            this.start_deferral(cx);
+            this.deferral.start(&mut this.conn, cx);
         }
         poll
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin, Y> ConnTask<S, Y> {
+impl<S: AsyncRead + AsyncWrite + Unpin, F, Y> ConnTask<S, F, Y> {
     /// Reads, hands what was read to the connection, writes its queue, until nothing moves.
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let ConnTask {

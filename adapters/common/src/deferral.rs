@@ -1,0 +1,70 @@
+//! Holding back the writer wake-ups of a read until the runtime has let other tasks run.
+//!
+//! A burst of publishes from several senders arrives over tens of microseconds. Waking every
+//! subscriber's writer after the first one makes each writer run once per publish; waiting
+//! until the runtime has run its other ready tasks (and, on tokio, polled its I/O driver) lets
+//! the rest of the burst join the same queues, so each subscriber gets one write per burst.
+
+use crate::Connection;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Context;
+
+/// The yield of a connection task with held-back wake-ups (see
+/// [`Connection::defer_writer_wakes`]). `F` makes the runtime's yield future (for tokio,
+/// `tokio::task::yield_now`, which resumes only after the I/O driver ran); its box is allocated
+/// on first use and then reused.
+pub struct Deferral<F, Y> {
+    yield_now: F,
+    pending: Option<Pin<Box<Y>>>,
+    yielding: bool,
+}
+
+impl<F, Y> std::fmt::Debug for Deferral<F, Y> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferral")
+            .field("yielding", &self.yielding)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Fn() -> Y, Y: Future<Output = ()>> Deferral<F, Y> {
+    /// A deferral that yields with `yield_now`.
+    pub fn new(yield_now: F) -> Self {
+        Deferral {
+            yield_now,
+            pending: None,
+            yielding: false,
+        }
+    }
+
+    /// Call first in the connection task's `poll`: wakes the held-back writers once the yield
+    /// has run its course.
+    pub fn poll(&mut self, conn: &mut Connection, cx: &mut Context<'_>) {
+        if !self.yielding {
+            return;
+        }
+        if let Some(pending) = &mut self.pending {
+            if pending.as_mut().poll(cx).is_pending() {
+                return;
+            }
+        }
+        self.yielding = false;
+        conn.wake_deferred();
+    }
+
+    /// Call last in the connection task's `poll` when it returns `Pending`: starts a yield if
+    /// writers wait to be woken.
+    pub fn start(&mut self, conn: &mut Connection, cx: &mut Context<'_>) {
+        if self.yielding || !conn.has_deferred() {
+            return;
+        }
+        let yield_now = (self.yield_now)();
+        match &mut self.pending {
+            Some(pending) => pending.set(yield_now),
+            None => self.pending = Some(Box::pin(yield_now)),
+        }
+        self.yielding = true;
+        self.poll(conn, cx);
+    }
+}
