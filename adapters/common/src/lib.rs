@@ -25,13 +25,16 @@
 //!         Authenticate(p)   -> run p.verify (Config::auth_timeout) -> shared.complete_auth(..)
 //!         Accept(a)         -> write a.response_bytes(); conn = a.open(now)
 //!     conn.receive(now, bytes leftover after the head)
+//!     conn.defer_writer_wakes(true)        // optional, with a Deferral around each poll
 //!     loop:
 //!         conn.register_waker(waker)       // woken when output is queued for it
+//!         deferral.poll(conn, cx)          // after a yield: wake the writers held back
 //!         readable  -> conn.receive(now, bytes) | conn.receive_eof(now)
 //!         conn.write_with(now, |slices| socket.write_vectored(slices))
 //!         conn.wants_shutdown()  -> socket.shutdown(Write); conn.shutdown_done()
 //!         conn.deadline()        -> at that instant: conn.on_deadline(now)
 //!         conn.is_done()         -> drop the socket (and the Connection)
+//!         deferral.start(conn, cx)         // before returning Pending
 //! shutdown: shared.shutdown(now); wait for connections (Config::shutdown_timeout);
 //!           shared.abort_all() for the rest
 //! ```

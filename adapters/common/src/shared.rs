@@ -61,7 +61,7 @@ impl Core {
 
     /// Drains the core's outputs and routes each one. A `Broadcast` is framed once, and each
     /// recipient's queue takes a copy of a small frame or a reference to a large one; data for
-    /// one recipient is pushed under one lock of its queue per pump ([`Deliveries`]).
+    /// one recipient is pushed under one lock of its queue per pump (`Deliveries`).
     pub fn pump(&mut self, now: Instant, fx: &mut Effects) {
         let mut slow: SmallVec<[ConnId; 4]> = SmallVec::new();
         loop {
