@@ -8,7 +8,7 @@
 use crate::Connection;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Context;
+use std::task::{Context, Poll};
 
 /// The yield of a connection task with held-back wake-ups (see
 /// [`Connection::defer_writer_wakes`]). `F` makes the runtime's yield future (for tokio,
@@ -38,8 +38,28 @@ impl<F: Fn() -> Y, Y: Future<Output = ()>> Deferral<F, Y> {
         }
     }
 
-    /// Call first in the connection task's `poll`: wakes the held-back writers once the yield
-    /// has run its course.
+    /// A connection task's `poll`: registers the task's waker, wakes the writers held back by
+    /// the previous poll once the yield has run its course, runs `io` (reads, writes, timers),
+    /// then starts a yield if `io` held back wake-ups. A finished task wakes them at once.
+    pub fn around(
+        &mut self,
+        conn: &mut Connection,
+        cx: &mut Context<'_>,
+        io: impl FnOnce(&mut Connection, &mut Context<'_>) -> Poll<()>,
+    ) -> Poll<()> {
+        conn.register_waker(cx.waker());
+        self.poll(conn, cx);
+        let poll = io(conn, cx);
+        if poll.is_ready() {
+            conn.wake_deferred();
+        } else {
+            self.start(conn, cx);
+        }
+        poll
+    }
+
+    /// Wakes the held-back writers once the yield has run its course ([`around`](Self::around)
+    /// calls it first).
     pub fn poll(&mut self, conn: &mut Connection, cx: &mut Context<'_>) {
         if !self.yielding {
             return;
@@ -53,8 +73,8 @@ impl<F: Fn() -> Y, Y: Future<Output = ()>> Deferral<F, Y> {
         conn.wake_deferred();
     }
 
-    /// Call last in the connection task's `poll` when it returns `Pending`: starts a yield if
-    /// writers wait to be woken.
+    /// Starts a yield if writers wait to be woken ([`around`](Self::around) calls it last when
+    /// the task returns `Pending`).
     pub fn start(&mut self, conn: &mut Connection, cx: &mut Context<'_>) {
         if self.yielding || !conn.has_deferred() {
             return;

@@ -89,27 +89,21 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.conn.register_waker(cx.waker());
-        this.deferral.poll(&mut this.conn, cx);
-        let poll = this.poll_io(cx);
-        if poll.is_ready() {
-            this.conn.wake_deferred();
-        } else {
-            this.deferral.start(&mut this.conn, cx);
-        }
-        poll
+        let (stream, sleep) = (&mut this.stream, &mut this.sleep);
+        this.deferral.around(&mut this.conn, cx, |conn, cx| {
+            Self::poll_io(stream, conn, sleep, cx)
+        })
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin, F, Y> ConnTask<S, F, Y> {
     /// Reads, hands what was read to the connection, writes its queue, until nothing moves.
-    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let ConnTask {
-            stream,
-            conn,
-            sleep,
-            ..
-        } = self;
+    fn poll_io(
+        stream: &mut S,
+        conn: &mut Connection,
+        sleep: &mut Option<Pin<Box<Sleep>>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         for _ in 0..BUDGET {
             let now = Instant::now();
             let mut progress = false;
