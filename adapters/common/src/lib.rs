@@ -46,6 +46,7 @@ mod deferral;
 mod deliveries;
 mod engine;
 mod frame;
+pub mod handshake;
 pub mod http;
 mod outbox;
 mod pool;

@@ -1,27 +1,18 @@
-//! The upgrade on a raw TCP connection: read the head (bounded in size and time), let the core
-//! decide (route, Origin, credentials: all before any 101), run the verifier, answer.
+//! Serving an accepted TCP connection: the shared upgrade (`wskit_adapter::handshake`) on this
+//! runtime's reads, writes and timer, then the connection task.
 
 use crate::conn::connection_task;
 use crate::tracker::TaskGuard;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::timeout;
-use wskit::{AuthRejection, PendingAuth};
-use wskit_adapter::http::{rejection_bytes, response_bytes, HeadError, HeadReader};
-use wskit_adapter::{Connection, Shared, Upgrade};
-
-/// How long a refused client gets to read the refusal before the socket is dropped.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
-
-enum HeadFailure {
-    Io(io::Error),
-    Head(HeadError),
-}
+use wskit_adapter::handshake::{handshake, AsyncRuntime};
+use wskit_adapter::Shared;
 
 /// Serves one accepted socket for its whole life.
 pub(crate) async fn serve_socket(
@@ -31,11 +22,13 @@ pub(crate) async fn serve_socket(
     guard: TaskGuard,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Frames are written whole; small replies must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
     // Boxed: the handshake's state (buffers, timers, the decision) is freed before the
     // connection's long life; the task keeps only the small `ConnTask`.
     let handshake = Box::pin(async move {
         tokio::select! {
-            done = handshake(shared, stream, remote) => done,
+            done = handshake::<Tokio>(&shared, stream, remote) => done,
             // A shutdown drops connections that have not upgraded yet.
             _ = stop.wait_for(|stopped| *stopped) => None,
         }
@@ -46,110 +39,33 @@ pub(crate) async fn serve_socket(
     connection_task(stream, conn, &leftover, guard).await;
 }
 
-/// Reads the head, decides (and authenticates), answers. Returns the open connection and any
-/// bytes the client sent after its head.
-async fn handshake(
-    shared: Arc<Shared>,
-    mut stream: TcpStream,
-    remote: Option<SocketAddr>,
-) -> Option<(TcpStream, Connection, Vec<u8>)> {
-    let _ = stream.set_nodelay(true);
-    let config = shared.config();
-    let head = timeout(
-        config.handshake_timeout,
-        read_head(&mut stream, config.max_handshake_bytes),
-    )
-    .await;
-    let (req, leftover) = match head {
-        Err(_) => {
-            tracing::debug!(?remote, "handshake timed out; dropping the connection");
-            return None;
-        }
-        Ok(Err(HeadFailure::Io(e))) => {
-            tracing::debug!(?remote, error = %e, "connection lost during the handshake");
-            return None;
-        }
-        Ok(Err(HeadFailure::Head(e))) => {
-            tracing::debug!(?remote, error = %e, "bad request head");
-            refuse(stream, &e.to_bytes()).await;
-            return None;
-        }
-        Ok(Ok(found)) => found,
-    };
-    let upgrade = match shared.upgrade(Instant::now(), &req, remote) {
-        Upgrade::Authenticate(pending) => authenticate(&shared, pending, config.auth_timeout).await,
-        other => other,
-    };
-    drop(req);
-    match upgrade {
-        Upgrade::Reject(r) => {
-            refuse(stream, &rejection_bytes(&r)).await;
-            None
-        }
-        Upgrade::Respond(res) => {
-            refuse(stream, &response_bytes(&res)).await;
-            None
-        }
-        Upgrade::Authenticate(_) => {
-            tracing::error!("the core asked to authenticate twice; dropping the connection");
-            None
-        }
-        Upgrade::Accept(accepted) => {
-            let response = accepted.response_bytes();
-            let write = timeout(config.handshake_timeout, stream.write_all(&response)).await;
-            if !matches!(write, Ok(Ok(()))) {
-                tracing::debug!(?remote, "could not write the 101");
-                return None; // dropping `accepted` tells the core
-            }
-            Some((stream, accepted.open(Instant::now()), leftover))
-        }
+/// tokio's reads, writes and timer for the shared handshake.
+pub(crate) struct Tokio;
+
+impl AsyncRuntime for Tokio {
+    type Stream = TcpStream;
+
+    fn read<'a>(
+        stream: &'a mut TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        stream.read(buf)
     }
-}
 
-/// Runs the verifier on this task, bounded by the adapter's auth timeout (the core refuses
-/// completions past the route's own one).
-pub(crate) async fn authenticate(
-    shared: &Arc<Shared>,
-    pending: PendingAuth,
-    limit: Duration,
-) -> Upgrade {
-    // Past the route's own deadline the core refuses the result anyway: stop waiting there.
-    let limit = limit.min(pending.deadline.saturating_duration_since(Instant::now()));
-    let result = match timeout(limit, pending.verify).await {
-        Ok(result) => result,
-        Err(_) => Err(AuthRejection::unauthorized("authentication timed out")),
-    };
-    shared.complete_auth(Instant::now(), pending.ticket, result)
-}
-
-async fn read_head(
-    stream: &mut TcpStream,
-    max: usize,
-) -> Result<(http::Request<()>, Vec<u8>), HeadFailure> {
-    let mut reader = HeadReader::new(max);
-    loop {
-        let spare = reader.spare().map_err(HeadFailure::Head)?;
-        let n = stream.read(spare).await.map_err(HeadFailure::Io)?;
-        if n == 0 {
-            return Err(HeadFailure::Io(io::ErrorKind::UnexpectedEof.into()));
-        }
-        if let Some(done) = reader.filled(n).map_err(HeadFailure::Head)? {
-            return Ok(done);
-        }
+    fn write_all<'a>(
+        stream: &'a mut TcpStream,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        stream.write_all(buf)
     }
-}
 
-/// Writes a refusal, then closes politely: shut the write half and drain briefly, so unread
-/// request bytes do not turn the close into a reset that could destroy the response.
-async fn refuse(mut stream: TcpStream, response: &[u8]) {
-    let _ = timeout(REFUSAL_LINGER, async {
-        stream.write_all(response).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 512];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<_, io::Error>(())
-    })
-    .await;
+    fn shutdown_write(stream: &mut TcpStream) -> impl Future<Output = io::Result<()>> + Send {
+        stream.shutdown()
+    }
+
+    async fn timeout<F: Future + Send>(limit: Duration, future: F) -> Option<F::Output> {
+        tokio::time::timeout(limit, future).await.ok()
+    }
 }
 
 #[cfg(test)]

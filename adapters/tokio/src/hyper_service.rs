@@ -3,7 +3,7 @@
 //! runs the same connection engine as the TCP listener. One port for HTTP and WebSockets.
 
 use crate::conn::connection_task;
-use crate::handshake::authenticate;
+use crate::handshake::Tokio;
 use crate::server::Handle;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use wskit_adapter::handshake::authenticate;
 use wskit_adapter::Upgrade;
 
 /// A `tower::Service` for hyper and axum: `Router::new().route_service("/ws/chat", ws.service())`
@@ -77,7 +78,7 @@ where
             let shared = handle.shared().clone();
             let upgrade = match shared.upgrade(Instant::now(), &head, remote) {
                 Upgrade::Authenticate(pending) => {
-                    authenticate(&shared, pending, shared.config().auth_timeout).await
+                    authenticate::<Tokio>(&shared, pending, shared.config().auth_timeout).await
                 }
                 other => other,
             };
