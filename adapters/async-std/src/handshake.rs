@@ -1,7 +1,7 @@
 //! Serving an accepted TCP connection: the shared upgrade (`wskit_adapter::handshake`) on this
 //! runtime's reads, writes and timer, then the connection task.
 
-use crate::conn::ConnTask;
+use crate::conn::connection_task;
 use crate::signal::{timeout, Signal, TaskGuard};
 use async_io::Async;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +18,8 @@ pub(crate) async fn serve_socket(
     shared: Arc<Shared>,
     stream: Async<TcpStream>,
     remote: Option<SocketAddr>,
-    guard: TaskGuard,
+    // Held until the connection ends: shutdown waits for it.
+    _guard: TaskGuard,
     stop: Arc<Signal>,
 ) {
     // Frames are written whole; small replies must not wait for Nagle.
@@ -36,7 +37,7 @@ pub(crate) async fn serve_socket(
     let Some((stream, conn, leftover)) = handshake.await else {
         return;
     };
-    ConnTask::new(stream, conn, &leftover, guard).await;
+    connection_task(stream, conn, &leftover).await;
 }
 
 /// async-io's reads, writes and timer for the shared handshake.

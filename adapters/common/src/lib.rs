@@ -52,6 +52,7 @@ mod outbox;
 mod pool;
 mod shared;
 mod table;
+pub mod task;
 #[cfg(test)]
 mod tests;
 mod upgrade;

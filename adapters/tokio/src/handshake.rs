@@ -19,7 +19,8 @@ pub(crate) async fn serve_socket(
     shared: Arc<Shared>,
     stream: TcpStream,
     remote: Option<SocketAddr>,
-    guard: TaskGuard,
+    // Held until the connection ends: shutdown waits for it.
+    _guard: TaskGuard,
     mut stop: watch::Receiver<bool>,
 ) {
     // Frames are written whole; small replies must not wait for Nagle.
@@ -36,7 +37,7 @@ pub(crate) async fn serve_socket(
     let Some((stream, conn, leftover)) = handshake.await else {
         return;
     };
-    connection_task(stream, conn, &leftover, guard).await;
+    connection_task(stream, conn, &leftover).await;
 }
 
 /// tokio's reads, writes and timer for the shared handshake.

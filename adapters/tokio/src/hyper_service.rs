@@ -100,7 +100,8 @@ where
                 match on_upgrade.await {
                     Ok(upgraded) => {
                         let conn = accepted.open(Instant::now());
-                        connection_task(TokioIo::new(upgraded), conn, &[], guard).await;
+                        let _guard = guard;
+                        connection_task(TokioIo::new(upgraded), conn, &[]).await;
                     }
                     // Dropping `accepted` tells the core the connection never opened.
                     Err(e) => tracing::debug!(error = %e, "upgrade did not complete"),
