@@ -10,9 +10,13 @@
 //! - [`Outbox`]: each connection's bounded queue; publishers never block, a queue over
 //!   `Limits::max_outbound_bytes` is cut off as a slow consumer;
 //! - [`Connection`]: tungstenite in sans-IO mode for the client's frames, close codes the
-//!   adapter must send itself (1002, 1007, 1009), the close handshake, vectored writes.
+//!   adapter must send itself (1002, 1007, 1009), the close handshake, vectored writes;
+//! - for async runtimes, the whole socket life: [`handshake::handshake`] (read the head under
+//!   limits, decide, authenticate, answer) over an [`handshake::AsyncRuntime`], then
+//!   [`task::ConnTask`] (the connection's future) over an [`task::AsyncSocket`] and
+//!   [`task::AsyncTimer`]. An adapter supplies poll functions and a timer, nothing else.
 //!
-//! ## Driving it (what an adapter does)
+//! ## Driving it (what an adapter does; `handshake` and `task` do this for async runtimes)
 //!
 //! ```text
 //! shared = Shared::new(server, config, spawner)          // spawner runs async handlers
