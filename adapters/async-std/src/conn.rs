@@ -35,16 +35,16 @@ impl AsyncSocket for AsyncIoSocket {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 
-    fn poll_write(
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,
         slices: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let stream = Pin::new(&mut self.0);
-        match slices {
-            [one] => stream.poll_write(cx, one),
-            _ => stream.poll_write_vectored(cx, slices),
-        }
+        Pin::new(&mut self.0).poll_write_vectored(cx, slices)
     }
 
     fn poll_shutdown_write(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

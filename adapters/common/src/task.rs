@@ -26,9 +26,12 @@ pub trait AsyncSocket {
     /// Reads into `buf`; `Ok(0)` is end of stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
 
-    /// Writes from `slices` (usually one: a burst is one buffer, and a single slice should go
-    /// through `send(2)`, which is cheaper in the kernel than `writev(2)`).
-    fn poll_write(
+    /// Writes from `buf` (the usual case: a burst is one buffer; `send(2)` is cheaper in the
+    /// kernel than `writev(2)`).
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Writes from several slices (a copied run and shared large frames).
+    fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,
         slices: &[IoSlice<'_>],
@@ -146,9 +149,15 @@ fn poll_io<S: AsyncSocket, T: AsyncTimer>(
                 Read::Pending => {}
             }
         }
-        let written = conn.write_with(now, |slices| match stream.poll_write(cx, slices) {
-            Poll::Ready(r) => r,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        let written = conn.write_with(now, |slices| {
+            let poll = match slices {
+                [one] => stream.poll_write(cx, one),
+                _ => stream.poll_write_vectored(cx, slices),
+            };
+            match poll {
+                Poll::Ready(r) => r,
+                Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            }
         });
         match written {
             Ok(()) => {}
