@@ -497,11 +497,17 @@ impl Connection {
             }
     }
 
-    /// The write half is shut: wait for the peer's EOF (bounded by the close deadline).
+    /// The write half is shut. After a complete close handshake the connection is done: the
+    /// server closes the TCP connection first (RFC 6455 7.1.1), with nothing left to read. After
+    /// a protocol error it lingers, discarding input until the peer's EOF (bounded by the close
+    /// deadline), so unread bytes do not turn the close into a reset that destroys our close
+    /// frame.
     pub fn shutdown_done(&mut self) {
-        if self.phase != Phase::Done {
-            self.phase = Phase::Linger;
-        }
+        self.phase = match self.phase {
+            Phase::PeerClosed | Phase::Closing { reply: true } if !self.broken => Phase::Done,
+            Phase::Done => Phase::Done,
+            _ => Phase::Linger,
+        };
     }
 
     /// Whether the adapter should keep reading the socket.

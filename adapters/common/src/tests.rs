@@ -208,6 +208,9 @@ fn peer_close_is_answered_after_queued_output_and_reported_once() {
     let out = written(&mut conn, 2);
     assert_eq!(out, b"\x81\x04last\x88\x02\x03\xE8");
     assert!(conn.wants_shutdown());
+    // The handshake is complete: the server closes the TCP connection without waiting for EOF.
+    conn.shutdown_done();
+    assert!(conn.is_done());
 }
 
 #[test]
