@@ -32,7 +32,8 @@ enum Phase {
     Closing { reply: bool },
     /// The peer closed; our reply is queued behind the remaining output.
     PeerClosed,
-    /// Everything is written and the write half shut: input is discarded until EOF.
+    /// After a protocol error, everything is written and the write half shut: input is
+    /// discarded until EOF.
     Linger,
     /// Drop the socket.
     Done,

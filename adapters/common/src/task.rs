@@ -169,7 +169,8 @@ fn poll_io<S: AsyncSocket, T: AsyncTimer>(
                 if let Err(e) = result {
                     tracing::trace!(conn = %conn.id(), error = %e, "shutdown(Write) failed");
                 }
-                // The peer's EOF (or the close deadline) ends the linger.
+                // Done after a complete close handshake; else the peer's EOF (or the close
+                // deadline) ends the linger.
                 conn.shutdown_done();
                 progress = true;
             }
