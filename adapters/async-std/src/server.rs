@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use wskit::{Output, Server, ServerHandle};
-use wskit_adapter::{BackplaneSink, Config, HttpHandler, Shared};
+pub use wskit_adapter::ShutdownReport;
+use wskit_adapter::{Config, Shared, SharedBuilder};
 
 /// Configures and starts a server on async-std (default) or smol.
 ///
@@ -28,38 +29,25 @@ use wskit_adapter::{BackplaneSink, Config, HttpHandler, Shared};
 /// running.shutdown().await;
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct Builder {
-    server: Server,
-    config: Config,
+    shared: SharedBuilder,
     spawner: Spawner,
-    backplane: Option<BackplaneSink>,
-    http: Option<HttpHandler>,
-}
-
-impl std::fmt::Debug for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder")
-            .field("config", &self.config)
-            .field("spawner", &self.spawner)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Builder {
-    /// Wraps a built server with the default [`Config`] and [`Spawner`].
+    /// Wraps a built server with the default [`Config`] (its handshake bounds taken from the
+    /// server's default [`Limits`](wskit::Limits)) and the default [`Spawner`].
     pub fn new(server: Server) -> Self {
         Builder {
-            server,
-            config: Config::default(),
+            shared: Shared::builder(server),
             spawner: Spawner::default(),
-            backplane: None,
-            http: None,
         }
     }
 
     /// Adapter options (buffer sizes, close and shutdown timeouts, handshake limits).
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.shared = self.shared.config(config);
         self
     }
 
@@ -72,7 +60,7 @@ impl Builder {
     /// Receives backplane events (`Output::Published`, `TopicActive`, `TopicInactive`) when the
     /// server was built with `backplane_events(true)`.
     pub fn backplane(mut self, sink: impl Fn(Output) + Send + Sync + 'static) -> Self {
-        self.backplane = Some(Box::new(sink));
+        self.shared = self.shared.backplane_fn(sink);
         self
     }
 
@@ -91,7 +79,7 @@ impl Builder {
         mut self,
         handler: impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static,
     ) -> Self {
-        self.http = Some(Arc::new(handler));
+        self.shared = self.shared.http_fn(handler);
         self
     }
 
@@ -100,14 +88,9 @@ impl Builder {
     pub fn start(self) -> Handle {
         let spawner = self.spawner;
         let task_spawner = spawner.clone();
-        let shared = Shared::builder(
-            self.server,
-            Box::new(move |task: wskit::Task| task_spawner.spawn(task.into_future())),
-        )
-        .config(self.config)
-        .backplane(self.backplane)
-        .http(self.http)
-        .build();
+        let shared = self.shared.build(Box::new(move |task: wskit::Task| {
+            task_spawner.spawn(task.into_future())
+        }));
         let driver_stop = Arc::new(Signal::default());
         let stop = driver_stop.clone();
         let driver = Driver::new(shared.clone());
@@ -160,16 +143,6 @@ impl std::fmt::Debug for Handle {
             .field("connections", &self.connection_count())
             .finish_non_exhaustive()
     }
-}
-
-/// How a graceful shutdown ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Every connection closed within [`Config::shutdown_timeout`].
-    pub drained: bool,
-    /// Connections dropped without finishing their close.
-    pub aborted: usize,
 }
 
 impl Handle {
@@ -248,7 +221,7 @@ impl Handle {
             let _ = timeout(Duration::from_secs(1), tracker.wait_idle()).await;
         }
         self.inner.driver_stop.set();
-        ShutdownReport { drained, aborted }
+        ShutdownReport::new(drained, aborted)
     }
 
     /// The part of a shutdown that needs no waiting: stop accepting, queue a 1001 close on

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use wskit::{Output, Server, ServerHandle};
-use wskit_adapter::{BackplaneSink, Config, HttpHandler, Shared};
+pub use wskit_adapter::ShutdownReport;
+use wskit_adapter::{Config, Shared, SharedBuilder};
 
 /// Default stack size of connection and pool threads: half of std's default. Handlers run on
 /// them, and a stack overflow aborts the process: serde_json's own nesting limit (128) alone
@@ -30,21 +31,10 @@ pub const DEFAULT_STACK_SIZE: usize = 1024 * 1024;
 /// let report = running.shutdown();
 /// # let _ = report; Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct Builder {
-    server: Server,
-    config: Config,
-    backplane: Option<BackplaneSink>,
-    http: Option<HttpHandler>,
+    shared: SharedBuilder,
     stack_size: usize,
-}
-
-impl std::fmt::Debug for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder")
-            .field("config", &self.config)
-            .field("stack_size", &self.stack_size)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Builder {
@@ -52,17 +42,14 @@ impl Builder {
     /// server's default [`Limits`](wskit::Limits).
     pub fn new(server: Server) -> Self {
         Builder {
-            config: Config::default().handshake_limits(server.limits()),
-            server,
-            backplane: None,
-            http: None,
+            shared: Shared::builder(server),
             stack_size: DEFAULT_STACK_SIZE,
         }
     }
 
     /// Adapter options (buffer sizes, close and shutdown timeouts, handshake limits).
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.shared = self.shared.config(config);
         self
     }
 
@@ -70,7 +57,7 @@ impl Builder {
     /// server was built with `backplane_events(true)`. It runs on whichever thread published:
     /// keep it quick (hand the event to a channel).
     pub fn backplane(mut self, sink: impl Fn(Output) + Send + Sync + 'static) -> Self {
-        self.backplane = Some(Box::new(sink));
+        self.shared = self.shared.backplane_fn(sink);
         self
     }
 
@@ -92,7 +79,7 @@ impl Builder {
         mut self,
         handler: impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static,
     ) -> Self {
-        self.http = Some(Arc::new(handler));
+        self.shared = self.shared.http_fn(handler);
         self
     }
 
@@ -110,11 +97,7 @@ impl Builder {
         let pool = Pool::new(self.stack_size);
         let tasks = pool.clone();
         let spawner = Box::new(move |task: wskit::Task| tasks.spawn(task.into_future()));
-        let shared = Shared::builder(self.server, spawner)
-            .config(self.config)
-            .backplane(self.backplane)
-            .http(self.http)
-            .build();
+        let shared = self.shared.build(spawner);
         let rt = Rt::new(shared, pool, self.stack_size);
         let driver = rt.start_driver()?;
         Ok(Handle {
@@ -159,16 +142,6 @@ impl std::fmt::Debug for Handle {
             .field("connections", &self.connection_count())
             .finish_non_exhaustive()
     }
-}
-
-/// How a graceful shutdown ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Every connection closed within [`Config::shutdown_timeout`].
-    pub drained: bool,
-    /// Connections dropped without finishing their close.
-    pub aborted: usize,
 }
 
 impl Handle {
@@ -278,7 +251,7 @@ impl Handle {
             let _ = driver.join();
         }
         rt.pool.close();
-        ShutdownReport { drained, aborted }
+        ShutdownReport::new(drained, aborted)
     }
 }
 

@@ -66,6 +66,8 @@ pub use deferral::Deferral;
 pub use engine::Connection;
 pub use frame::PreparedFrame;
 pub use outbox::{CloseRequest, Outbox, Push};
-pub use shared::{BackplaneSink, Core, Effects, HttpHandler, Shared, SharedBuilder, Spawner};
+pub use shared::{
+    BackplaneSink, Core, Effects, HttpHandler, Shared, SharedBuilder, ShutdownReport, Spawner,
+};
 pub use table::ConnTable;
 pub use upgrade::{Accepted, Upgrade};

@@ -171,6 +171,23 @@ impl Effects {
     }
 }
 
+/// How a graceful shutdown ended (every adapter's `shutdown` returns one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Every connection closed within [`Config::shutdown_timeout`].
+    pub drained: bool,
+    /// Connections dropped without finishing their close.
+    pub aborted: usize,
+}
+
+impl ShutdownReport {
+    /// A report: whether the connections drained in time, and how many were dropped.
+    pub fn new(drained: bool, aborted: usize) -> Self {
+        ShutdownReport { drained, aborted }
+    }
+}
+
 /// Everything an adapter's tasks share. Create one per server with [`Shared::new`].
 pub struct Shared {
     core: Mutex<Core>,
@@ -206,10 +223,10 @@ impl Shared {
         spawner: Spawner,
         backplane: Option<BackplaneSink>,
     ) -> Arc<Self> {
-        Self::builder(server, spawner)
+        Self::builder(server)
             .config(config)
             .backplane(backplane)
-            .build()
+            .build(spawner)
     }
 
     /// All options: [`Config`], a backplane sink, an HTTP handler for non-upgrade requests.
@@ -220,16 +237,18 @@ impl Shared {
     /// let health: wskit_adapter::HttpHandler = Arc::new(|req: &http::Request<()>| {
     ///     (req.uri().path() == "/healthz").then(|| http::Response::new(b"ok".to_vec()))
     /// });
-    /// let shared = wskit_adapter::Shared::builder(server, Box::new(drop))
+    /// let shared = wskit_adapter::Shared::builder(server)
     ///     .http(Some(health))
-    ///     .build();
+    ///     .build(Box::new(drop));
     /// # let _ = shared;
     /// ```
-    pub fn builder(server: Server, spawner: Spawner) -> SharedBuilder {
+    ///
+    /// An adapter's own `Builder` wraps one: the [`Config`] starts with handshake bounds taken
+    /// from the server's default [`Limits`](wskit::Limits).
+    pub fn builder(server: Server) -> SharedBuilder {
         SharedBuilder {
+            config: Config::default().handshake_limits(server.limits()),
             server,
-            spawner,
-            config: Config::default(),
             backplane: None,
             http: None,
         }
@@ -404,7 +423,6 @@ impl Shared {
 #[must_use = "call build()"]
 pub struct SharedBuilder {
     server: Server,
-    spawner: Spawner,
     config: Config,
     backplane: Option<BackplaneSink>,
     http: Option<HttpHandler>,
@@ -439,8 +457,22 @@ impl SharedBuilder {
         self
     }
 
-    /// The shared state, ready for the adapter's tasks.
-    pub fn build(self) -> Arc<Shared> {
+    /// Where backplane events go, as a closure.
+    pub fn backplane_fn(self, sink: impl Fn(Output) + Send + Sync + 'static) -> Self {
+        self.backplane(Some(Box::new(sink)))
+    }
+
+    /// Who answers plain HTTP requests, as a closure.
+    pub fn http_fn(
+        self,
+        handler: impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static,
+    ) -> Self {
+        self.http(Some(Arc::new(handler)))
+    }
+
+    /// The shared state, ready for the adapter's tasks; `spawner` runs async handlers on the
+    /// adapter's runtime.
+    pub fn build(self, spawner: Spawner) -> Arc<Shared> {
         Arc::new(Shared {
             core: Mutex::new(Core {
                 server: self.server,
@@ -450,7 +482,7 @@ impl SharedBuilder {
             }),
             pool: Arc::new(BufferPool::new(self.config.write_buffer_pool_bytes)),
             config: self.config,
-            spawner: self.spawner,
+            spawner,
             backplane: self.backplane,
             http: self.http,
             driver: Mutex::new(None),

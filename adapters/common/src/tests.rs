@@ -291,9 +291,9 @@ fn http_handler_answers_only_plain_requests() {
     let handler: crate::HttpHandler = Arc::new(|req: &http::Request<()>| {
         (req.uri().path() != "/elsewhere").then(|| http::Response::new(b"page".to_vec()))
     });
-    let shared = Shared::builder(server(Limits::default()), Box::new(drop))
+    let shared = Shared::builder(server(Limits::default()))
         .http(Some(handler))
-        .build();
+        .build(Box::new(drop));
     let get = |path: &str| http::Request::get(path).body(()).unwrap();
     match shared.upgrade(Instant::now(), &get("/"), None) {
         Upgrade::Respond(res) => {
@@ -416,4 +416,16 @@ fn a_deferral_wakes_the_held_back_writers_on_the_poll_after_its_yield() {
         // The writer runs; the next publish to it wakes it again (and the box is reused).
         assert_eq!(written(&mut a, usize::MAX), b"\x81\x01m");
     }
+}
+
+#[test]
+fn every_adapter_builder_starts_from_the_servers_handshake_limits() {
+    let limits = Limits::default().max_handshake_bytes(2048);
+    let server = Server::builder()
+        .limits(limits)
+        .route(Route::new("/"))
+        .build()
+        .unwrap();
+    let shared = Shared::builder(server).build(Box::new(drop));
+    assert_eq!(shared.config().max_handshake_bytes, 2048);
 }

@@ -14,7 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wskit::{Output, Server, ServerHandle};
-use wskit_adapter::{BackplaneSink, Config, HttpHandler, Shared};
+pub use wskit_adapter::ShutdownReport;
+use wskit_adapter::{Config, Shared, SharedBuilder};
 
 /// Configures and starts a server on the current tokio runtime.
 ///
@@ -26,19 +27,9 @@ use wskit_adapter::{BackplaneSink, Config, HttpHandler, Shared};
 /// running.shutdown().await;
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct Builder {
-    server: Server,
-    config: Config,
-    backplane: Option<BackplaneSink>,
-    http: Option<HttpHandler>,
-}
-
-impl std::fmt::Debug for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
+    shared: SharedBuilder,
 }
 
 impl Builder {
@@ -46,23 +37,20 @@ impl Builder {
     /// server's default [`Limits`](wskit::Limits).
     pub fn new(server: Server) -> Self {
         Builder {
-            config: Config::default().handshake_limits(server.limits()),
-            server,
-            backplane: None,
-            http: None,
+            shared: Shared::builder(server),
         }
     }
 
     /// Adapter options (buffer sizes, close and shutdown timeouts, handshake limits).
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.shared = self.shared.config(config);
         self
     }
 
     /// Receives backplane events (`Output::Published`, `TopicActive`, `TopicInactive`) when the
     /// server was built with `backplane_events(true)`.
     pub fn backplane(mut self, sink: impl Fn(Output) + Send + Sync + 'static) -> Self {
-        self.backplane = Some(Box::new(sink));
+        self.shared = self.shared.backplane_fn(sink);
         self
     }
 
@@ -84,7 +72,7 @@ impl Builder {
         mut self,
         handler: impl Fn(&http::Request<()>) -> Option<http::Response<Vec<u8>>> + Send + Sync + 'static,
     ) -> Self {
-        self.http = Some(Arc::new(handler));
+        self.shared = self.shared.http_fn(handler);
         self
     }
 
@@ -99,11 +87,7 @@ impl Builder {
         let spawner = Box::new(move |task: wskit::Task| {
             spawn_rt.spawn(task.into_future());
         });
-        let shared = Shared::builder(self.server, spawner)
-            .config(self.config)
-            .backplane(self.backplane)
-            .http(self.http)
-            .build();
+        let shared = self.shared.build(spawner);
         let driver = rt.spawn(Driver::new(shared.clone()));
         let (stop, _) = watch::channel(false);
         Handle {
@@ -152,16 +136,6 @@ impl std::fmt::Debug for Handle {
             .field("connections", &self.connection_count())
             .finish_non_exhaustive()
     }
-}
-
-/// How a graceful shutdown ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Every connection closed within [`Config::shutdown_timeout`].
-    pub drained: bool,
-    /// Connections dropped without finishing their close.
-    pub aborted: usize,
 }
 
 impl Handle {
@@ -265,7 +239,7 @@ impl Handle {
                 tokio::time::timeout(Duration::from_secs(1), self.inner.tracker.wait_idle()).await;
         }
         self.inner.driver.abort();
-        ShutdownReport { drained, aborted }
+        ShutdownReport::new(drained, aborted)
     }
 }
 
