@@ -22,6 +22,10 @@ pub const SLOW_MAX_OUTBOUND: usize = 512 * 1024;
 /// Idle timeout on `/ws/idle`.
 pub const IDLE_TIMEOUT: Duration = Duration::from_millis(1200);
 
+/// The authentication deadline of `/ws/auth/stuck`, whose verifier never answers (the
+/// adapter's own bound is the server default, 10 s).
+pub const STUCK_AUTH_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// What the server saw, for assertions the client cannot make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppEvent {
@@ -248,6 +252,12 @@ pub fn app() -> (Server, Observer) {
             .sources([TokenSource::query("token")]),
         )
         .on_connect(|ws, ctx| ws.send(&json!({"type": "hello", "user": ctx.user.name})));
+    let stuck_auth = Route::new("/ws/auth/stuck")
+        .limits(Limits::default().auth_timeout(STUCK_AUTH_TIMEOUT))
+        .authenticate(
+            TokenAuth::new(|_token: String| std::future::pending::<Option<User>>())
+                .sources([TokenSource::query("token")]),
+        );
     let server = Server::builder()
         .route(echo_route(tx.clone()))
         .route(slow_route(tx))
@@ -260,6 +270,7 @@ pub fn app() -> (Server, Observer) {
         .route(authed("/ws/auth/subprotocol", TokenSource::Subprotocol))
         .route(authed("/ws/auth/custom", custom))
         .route(async_auth)
+        .route(stuck_auth)
         .build()
         .expect("the test app's routes are valid");
     let handle = server.handle();

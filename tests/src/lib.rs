@@ -47,6 +47,7 @@ macro_rules! conformance_suite {
                 auth::subprotocol_token,
                 auth::custom_source,
                 auth::async_verifier,
+                auth::verifier_past_the_routes_deadline,
                 messages::typed_echo,
                 messages::invalid_json_keeps_connection,
                 messages::unknown_type_keeps_connection,

@@ -175,6 +175,7 @@ fn protocol_error_is_closed_with_1002_after_earlier_replies() {
     );
     assert_eq!(shared.connection_count(), 1);
     conn.shutdown_done();
+    assert!(!conn.is_done(), "lingers for the peer's EOF after a protocol error");
     conn.receive_eof(Instant::now());
     assert!(conn.is_done());
     assert_eq!(shared.connection_count(), 0);
@@ -428,4 +429,21 @@ fn every_adapter_builder_starts_from_the_servers_handshake_limits() {
         .unwrap();
     let shared = Shared::builder(server).build(Box::new(drop));
     assert_eq!(shared.config().max_handshake_bytes, 2048);
+}
+
+#[test]
+fn a_close_we_started_ends_the_connection_once_the_peer_replies() {
+    let shared = shared(Limits::default());
+    let mut conn = open(&shared);
+    shared.shutdown(Instant::now());
+    let out = written(&mut conn, usize::MAX);
+    assert_eq!(&out[..4], &[0x88, out[1], 0x03, 0xE9], "close 1001");
+    assert!(!conn.wants_shutdown(), "waiting for the reply");
+    conn.receive(Instant::now(), &client_frame(0x88, &1001u16.to_be_bytes()));
+    assert!(conn.wants_shutdown());
+    conn.shutdown_done();
+    assert!(conn.is_done(), "no linger after a complete close handshake");
+    assert_eq!(shared.connection_count(), 1, "reported when the connection is dropped");
+    drop(conn);
+    assert_eq!(shared.connection_count(), 0);
 }

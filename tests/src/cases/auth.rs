@@ -2,7 +2,7 @@
 
 use super::start;
 use crate::adapter::Adapter;
-use crate::app::GOOD_TOKEN;
+use crate::app::{GOOD_TOKEN, STUCK_AUTH_TIMEOUT};
 use crate::client::{handshake, recv_json, refusal_status, request};
 use base64::Engine;
 use tungstenite::client::ClientRequestBuilder;
@@ -94,5 +94,23 @@ pub fn async_verifier<A: Adapter>() {
     assert_eq!(
         refusal_status(addr, request(addr, "/ws/auth/async?token=x")),
         401
+    );
+}
+
+/// A verifier that never answers is refused with 401 at the route's own authentication
+/// deadline, not after the adapter's longer default bound.
+pub fn verifier_past_the_routes_deadline<A: Adapter>() {
+    let (server, _) = start::<A>();
+    let addr = server.addr();
+    let started = std::time::Instant::now();
+    let status = refusal_status(
+        addr,
+        request(addr, &format!("/ws/auth/stuck?token={GOOD_TOKEN}")),
+    );
+    let waited = started.elapsed();
+    assert_eq!(status, 401);
+    assert!(
+        waited >= STUCK_AUTH_TIMEOUT && waited < STUCK_AUTH_TIMEOUT * 10,
+        "refused after {waited:?}, the route's deadline is {STUCK_AUTH_TIMEOUT:?}"
     );
 }
