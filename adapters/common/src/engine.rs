@@ -316,11 +316,11 @@ impl Connection {
             core.pump(now, &mut fx);
         }
         if self.defer_wakes {
-            fx.run_deferring(&self.shared, Some(&mut self.deferred));
             // This connection's own writer runs right after `receive` (the adapter's contract).
-            if let Some(own) = &self.waker {
-                self.deferred.retain(|w| !w.will_wake(own));
-            }
+            fx.run_deferring(
+                &self.shared,
+                Some((&mut self.deferred, self.waker.as_ref())),
+            );
         } else {
             fx.run(&self.shared);
         }

@@ -149,11 +149,20 @@ impl Effects {
         self.run_deferring(shared, None);
     }
 
-    /// Like [`run`](Self::run), but writers' wake-ups move to `deferred` when given, for the
-    /// caller to wake later (see [`Connection::defer_writer_wakes`](crate::Connection)).
-    pub(crate) fn run_deferring(mut self, shared: &Shared, deferred: Option<&mut Vec<Waker>>) {
+    /// Like [`run`](Self::run), but writers' wake-ups move to `deferred.0` when given, for the
+    /// caller to wake later (see [`Connection::defer_writer_wakes`](crate::Connection)),
+    /// leaving out the caller's own writer (`deferred.1`), which runs next anyway.
+    pub(crate) fn run_deferring(
+        mut self,
+        shared: &Shared,
+        deferred: Option<(&mut Vec<Waker>, Option<&Waker>)>,
+    ) {
         match deferred {
-            Some(stash) => stash.append(&mut self.wakers),
+            Some((stash, own)) => stash.extend(
+                self.wakers
+                    .drain(..)
+                    .filter(|w| !own.is_some_and(|own| w.will_wake(own))),
+            ),
             None => self.wakers.drain(..).for_each(Waker::wake),
         }
         if self.wake_driver {

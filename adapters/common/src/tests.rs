@@ -175,7 +175,10 @@ fn protocol_error_is_closed_with_1002_after_earlier_replies() {
     );
     assert_eq!(shared.connection_count(), 1);
     conn.shutdown_done();
-    assert!(!conn.is_done(), "lingers for the peer's EOF after a protocol error");
+    assert!(
+        !conn.is_done(),
+        "lingers for the peer's EOF after a protocol error"
+    );
     conn.receive_eof(Instant::now());
     assert!(conn.is_done());
     assert_eq!(shared.connection_count(), 0);
@@ -443,7 +446,11 @@ fn a_close_we_started_ends_the_connection_once_the_peer_replies() {
     assert!(conn.wants_shutdown());
     conn.shutdown_done();
     assert!(conn.is_done(), "no linger after a complete close handshake");
-    assert_eq!(shared.connection_count(), 1, "reported when the connection is dropped");
+    assert_eq!(
+        shared.connection_count(),
+        1,
+        "reported when the connection is dropped"
+    );
     drop(conn);
     assert_eq!(shared.connection_count(), 0);
 }
